@@ -298,17 +298,12 @@ function retryAfterSeconds(headers, now = Date.now()) {
   return Math.max(0, (t - now) / 1000);
 }
 
-function excerpt(body) {
-  let s;
-  try { s = Buffer.from(body).toString('utf8'); } catch (e) { return ''; }
-  return s.length > 200 ? s.slice(0, 200) + '…' : s;
-}
-
 // S14 for a non-2xx status: build the error (never throws anything else).
 function statusError(status, headers, body) {
   const info = errorBodyInfo(body || Buffer.alloc(0));
   const extra = { status, code: info.code, serverMessage: info.message };
-  const detail = `HTTP ${status}${info.code !== null ? ` code ${info.code}` : ''}${info.message !== null ? `: ${info.message}` : ''}`;
+  const shown = info.message !== null && info.message.length > 200 ? info.message.slice(0, 200) + '…' : info.message;
+  const detail = `HTTP ${status}${info.code !== null ? ` code ${info.code}` : ''}${shown !== null ? `: ${shown}` : ''}`;
   if (status >= 300 && status <= 399) {
     const location = headerGet(headers, 'location');
     return new NexusError('unexpected_redirect', `S19: ${detail}, redirect not followed` +
@@ -380,6 +375,15 @@ function buildUrl(baseUrl) {
   return new URL(path + 'micro_deposits', u.origin);
 }
 
+// S22a: the token never appears in an error's message or properties (a server may echo it).
+function scrub(err, token) {
+  if (!token) return err;
+  const clean = (v) => (typeof v === 'string' && v.includes(token) ? v.split(token).join('[token]') : v);
+  err.message = clean(err.message);
+  for (const k of ['serverMessage', 'location', 'code']) if (k in err) err[k] = clean(err[k]);
+  return err;
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -398,7 +402,7 @@ function attempt(url, token, { timeout, maxResponseBytes, strict }) {
       settled = true;
       clearTimeout(timer);
       if (req) req.destroy();
-      if (err) reject(err); else resolve(value);
+      if (err) reject(scrub(err, token)); else resolve(value);
     };
     // S21a: each wait on the network (connect, headers, each read) is bounded by `timeout`.
     const arm = () => {
@@ -427,7 +431,9 @@ function attempt(url, token, { timeout, maxResponseBytes, strict }) {
     req.on('response', (res) => {
       arm();
       const status = res.statusCode;
-      const headers = res.headers;
+      // Pairs in wire order, duplicates kept (S16: the *first* Retry-After).
+      const headers = [];
+      for (let k = 0; k + 1 < res.rawHeaders.length; k += 2) headers.push([res.rawHeaders[k], res.rawHeaders[k + 1]]);
       const is2xx = status >= 200 && status <= 299;
       if (status >= 300 && status <= 399) { finish(statusError(status, headers, Buffer.alloc(0))); return; }
       const limit = is2xx ? maxResponseBytes : ERROR_BODY_LIMIT;
