@@ -1,0 +1,1 @@
+"""Conformance kit for MX Nexus API GET /micro_deposits (see conformance/README.md)."""
