@@ -1,0 +1,389 @@
+"""Runner side of the adapter protocol v1 (conformance/README.md).
+
+Two ways to drive an implementation behind one interface: `SubprocessAdapter` (any language,
+JSON lines over stdin/stdout) and `InProcessAdapter` (a Python callable). Both validate every
+reply against `schemas/protocol-v1.schema.json`. A misbehaving adapter never raises out of
+`call`: the reply is replaced by `{"protocol_error": kind, "message": ...}` so that the runner
+fails that one case and goes on.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import functools
+import importlib
+import importlib.util
+import json
+import os
+import queue
+import shlex
+import subprocess
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import jsonschema
+
+PROTOCOL_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "protocol-v1.schema.json"
+PARSE_TIMEOUT = 10.0
+FETCH_TIMEOUT = 30.0
+START_TIMEOUT = 10.0
+STDERR_TAIL_LINES = 40
+
+# Kinds of protocol failure (the value of "protocol_error" in a synthetic reply).
+CRASH = "crash"          # the adapter exited (or could not be written to)
+HANG = "hang"            # no reply within the case's time limit
+GARBAGE = "garbage"      # a line that is not a JSON object, or a reply that fails the schema
+WRONG_SEQ = "wrong_seq"  # a reply that does not echo the request's seq
+
+
+class AdapterStartError(Exception):
+    """The adapter could not be started or refused the protocol version."""
+
+
+@functools.lru_cache(maxsize=None)
+def load_schema() -> dict:
+    """The protocol v1 JSON Schema (draft 2020-12)."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(definition: str) -> jsonschema.Draft202012Validator:
+    root = load_schema()
+    schema = {"$schema": root["$schema"], "$defs": root["$defs"], "$ref": f"#/$defs/{definition}"}
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate_message(definition: str, message: Any) -> str | None:
+    """None when `message` validates against `$defs/<definition>`, else a short reason."""
+    error = jsonschema.exceptions.best_match(_validator(definition).iter_errors(message))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+    return f"{where}: {error.message}"[:300]
+
+
+def validate_reply(op: str, reply: Any) -> str | None:
+    """Validate a reply to `op` (start, parse, fetch, stop)."""
+    definition = {"start": "start_any_reply", "stop": "stop_reply"}.get(op, f"{op}_reply")
+    return validate_message(definition, reply)
+
+
+def parse_request(status: int, headers: list, body: bytes, strict: bool) -> dict:
+    """The `parse` request (without seq) for one response."""
+    return {
+        "op": "parse",
+        "status": status,
+        "headers": [[str(n), str(v)] for n, v in headers],
+        "body_b64": base64.b64encode(body).decode("ascii"),
+        "strict": bool(strict),
+    }
+
+
+def failure(kind: str, message: str) -> dict:
+    """A synthetic reply standing for a protocol failure."""
+    return {"protocol_error": kind, "message": message}
+
+
+class Adapter:
+    """Common interface: open(), call(request) -> reply, close()."""
+
+    description = ""
+
+    def __init__(self, parse_timeout: float = PARSE_TIMEOUT, fetch_timeout: float = FETCH_TIMEOUT):
+        self.parse_timeout = parse_timeout
+        self.fetch_timeout = fetch_timeout
+        self.implementation: dict = {}
+        self.ops: list[str] = []
+        self.restarts = 0
+        self.calls = 0
+
+    def timeout_for(self, op: str) -> float:
+        return self.fetch_timeout if op == "fetch" else self.parse_timeout
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def call(self, request: dict) -> dict:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def stderr_tail(self) -> str:
+        """Recent stderr of the adapter, for failure reports ('' when none)."""
+        return ""
+
+    def __enter__(self) -> "Adapter":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_start(self, reply: dict) -> None:
+        problem = reply.get("message") if "protocol_error" in reply else validate_reply("start", reply)
+        if problem:
+            raise AdapterStartError(f"bad start reply: {problem}")
+        if reply.get("ok") is not True:
+            raise AdapterStartError(f"adapter refused protocol {PROTOCOL_VERSION}: {reply.get('error')}")
+        self.implementation = reply["implementation"]
+        self.ops = list(reply["ops"])
+
+    def _check_reply(self, op: str, seq: int, reply: Any) -> dict:
+        """Turn a decoded reply into itself or a protocol failure (seq first, then schema)."""
+        if not isinstance(reply, dict):
+            return failure(GARBAGE, f"reply is not a JSON object: {json.dumps(reply)[:200]}")
+        if reply.get("seq") != seq:
+            return failure(WRONG_SEQ, f"reply seq {reply.get('seq')!r}, expected {seq}")
+        problem = validate_reply(op, reply)
+        if problem:
+            return failure(GARBAGE, f"reply does not match protocol-v1 {op} reply: {problem}")
+        return reply
+
+
+class SubprocessAdapter(Adapter):
+    """An adapter command started once, spoken to in JSON lines; restarted after it misbehaves."""
+
+    def __init__(self, command: str, cwd: str | None = None, **timeouts: float):
+        super().__init__(**timeouts)
+        self.command = command
+        self.argv = shlex.split(command)
+        self.cwd = cwd
+        self.description = command
+        self.seq = 0
+        self.proc: subprocess.Popen | None = None
+        self.lines: queue.Queue = queue.Queue()
+        self.stderr_lines: collections.deque = collections.deque(maxlen=STDERR_TAIL_LINES)
+
+    def open(self) -> None:
+        """Start the command and do the start exchange (raises AdapterStartError)."""
+        self._spawn()
+
+    def _spawn(self) -> None:
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=self.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, bufsize=0)
+        except OSError as exc:
+            raise AdapterStartError(f"cannot start {self.command!r}: {exc}") from exc
+        self.lines = queue.Queue()
+        threading.Thread(target=_pump_lines, args=(self.proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=_pump_stderr, args=(self.proc.stderr, self.stderr_lines), daemon=True).start()
+        self.seq = 0
+        reply = self._exchange({"op": "start", "protocol": PROTOCOL_VERSION}, START_TIMEOUT)
+        if "protocol_error" in reply:
+            self._kill()
+        self._check_start(reply)
+
+    def call(self, request: dict) -> dict:
+        """Send one request, return its (validated) reply or a protocol failure."""
+        self.calls += 1
+        if self.proc is None or self.proc.poll() is not None:
+            try:
+                self.restarts += 1
+                self._spawn()
+            except AdapterStartError as exc:
+                return failure(CRASH, f"adapter could not be restarted: {exc}")
+        reply = self._exchange(request, self.timeout_for(request["op"]))
+        if reply.get("protocol_error") in (CRASH, HANG, WRONG_SEQ) or (
+                reply.get("protocol_error") == GARBAGE and reply.get("_line")):
+            self._kill()  # the next call restarts it with a new start exchange
+        reply.pop("_line", None)
+        return reply
+
+    def _exchange(self, request: dict, timeout: float) -> dict:
+        seq = self.seq
+        self.seq += 1
+        op = request["op"]
+        line = json.dumps({"seq": seq, **request}) + "\n"
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(line.encode("utf-8"))
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return failure(CRASH, f"adapter exited before {op} (status {self.proc.poll()})")
+        try:
+            raw = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return failure(HANG, f"no reply to {op} within {timeout:g} s")
+        if raw is None:
+            status = self._wait_exit(1.0)
+            return failure(CRASH, f"adapter exited during {op} (status {status})")
+        try:
+            reply = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            shown = raw[:200].decode("utf-8", "replace").rstrip("\n")
+            return {**failure(GARBAGE, f"stdout line is not JSON: {shown!r}"), "_line": True}
+        if not isinstance(reply, dict):
+            return {**failure(GARBAGE, f"stdout line is not a JSON object: {raw[:200]!r}"), "_line": True}
+        return self._check_reply(op, seq, reply)
+
+    def _wait_exit(self, timeout: float) -> int | None:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _kill(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self._wait_exit(5.0)
+        _close_pipes(self.proc)
+        self.proc = None
+
+    def close(self) -> None:
+        """Send stop, wait a little for exit, then kill."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self._exchange({"op": "stop"}, 2.0)
+            try:
+                self.proc.stdin.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+            if self._wait_exit(3.0) is None:
+                self.proc.kill()
+                self._wait_exit(5.0)
+        _close_pipes(self.proc)
+        self.proc = None
+
+    def stderr_tail(self) -> str:
+        return "".join(self.stderr_lines)[-4000:]
+
+
+def _pump_lines(stream: Any, sink: queue.Queue) -> None:
+    """Reader thread: stdout lines into a queue, None at EOF."""
+    try:
+        for raw in iter(stream.readline, b""):
+            sink.put(raw)
+    except (OSError, ValueError):
+        pass
+    sink.put(None)
+
+
+def _pump_stderr(stream: Any, tail: collections.deque) -> None:
+    """Reader thread: keep the last lines of stderr."""
+    try:
+        for raw in iter(stream.readline, b""):
+            tail.append(raw.decode("utf-8", "replace"))
+    except (OSError, ValueError):
+        pass
+
+
+def _close_pipes(proc: subprocess.Popen) -> None:
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+
+
+def load_callable(target: str) -> Callable[[dict], dict]:
+    """Resolve "package.module:callable" or "path/to/file.py:callable"."""
+    module_name, sep, attr = target.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise AdapterStartError(f"expected MODULE:CALLABLE, got {target!r}")
+    if module_name.endswith(".py") or os.sep in module_name:
+        path = Path(module_name)
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise AdapterStartError(f"cannot load {module_name}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())  # as `python -m` does
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise AdapterStartError(f"cannot import {module_name}: {exc}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError as exc:
+        raise AdapterStartError(f"{module_name} has no {attr}") from exc
+
+
+class InProcessAdapter(Adapter):
+    """A Python callable taking the request dict and returning the reply dict.
+
+    Calls run on a worker thread so a hang can be timed out (the stuck thread is abandoned and a
+    new worker started). Replies go through a JSON round trip, as on the wire."""
+
+    def __init__(self, target: str | Callable[[dict], dict], **timeouts: float):
+        super().__init__(**timeouts)
+        self.target = target
+        self.description = target if isinstance(target, str) else repr(target)
+        self.handler: Callable[[dict], dict] | None = None
+        self.seq = 0
+        self.inbox: queue.Queue = queue.Queue()
+        self.outbox: queue.Queue = queue.Queue()
+
+    def open(self) -> None:
+        self.handler = load_callable(self.target) if isinstance(self.target, str) else self.target
+        self._new_worker()
+        self.seq = 0
+        self._check_start(self._exchange({"op": "start", "protocol": PROTOCOL_VERSION}, START_TIMEOUT))
+
+    def _new_worker(self) -> None:
+        self.inbox, self.outbox = queue.Queue(), queue.Queue()
+        threading.Thread(target=self._work, args=(self.inbox, self.outbox), daemon=True).start()
+
+    def _work(self, inbox: queue.Queue, outbox: queue.Queue) -> None:
+        assert self.handler is not None
+        while True:
+            message = inbox.get()
+            if message is None:
+                return
+            try:
+                outbox.put(("reply", self.handler(message)))
+            except BaseException as exc:  # noqa: BLE001 - any crash is a result
+                outbox.put(("raised", exc, traceback.format_exc()))
+
+    def call(self, request: dict) -> dict:
+        self.calls += 1
+        return self._exchange(request, self.timeout_for(request["op"]))
+
+    def _exchange(self, request: dict, timeout: float) -> dict:
+        seq = self.seq
+        self.seq += 1
+        op = request["op"]
+        self.inbox.put({"seq": seq, **request})
+        try:
+            result = self.outbox.get(timeout=timeout)
+        except queue.Empty:
+            self.restarts += 1
+            self._new_worker()  # abandon the stuck thread
+            return failure(HANG, f"no reply to {op} within {timeout:g} s")
+        if result[0] == "raised":
+            exc, tb = result[1], result[2]
+            return {"seq": seq, "errored": True, "message": f"{type(exc).__name__}: {exc}"[:500],
+                    "traceback": tb[-4000:]}
+        try:
+            reply = json.loads(json.dumps(result[1], allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            return failure(GARBAGE, f"reply cannot be encoded as JSON: {exc}")
+        return self._check_reply(op, seq, reply)
+
+    def close(self) -> None:
+        if self.handler is not None:
+            self._exchange({"op": "stop"}, 2.0)
+            self.inbox.put(None)
+            self.handler = None
+
+
+def make_adapter(impl: str | None = None, python: str | None = None, cwd: str | None = None,
+                 **timeouts: float) -> Adapter:
+    """The adapter for `--impl COMMAND` or `--python MODULE:CALLABLE`."""
+    if impl:
+        return SubprocessAdapter(impl, cwd=cwd, **timeouts)
+    return InProcessAdapter(python or "conformance.adapters.nexus_micro:handle", **timeouts)
+
