@@ -1,0 +1,1223 @@
+"""nexus-micro: a small, exact client for MX Nexus API ``GET /micro_deposits``.
+
+One file, standard library only, Python 3.8+. The rules it follows are in
+``spec/SEMANTICS.md``; comments and messages cite their ids (S1, S9b, ...).
+
+    >>> import nexus_micro
+    >>> records = nexus_micro.parse_microdeposits(body)          # sans-IO
+    >>> records = nexus_micro.list_microdeposits(session_token)  # over HTTPS
+
+The module is sans-IO at its core (``build_request`` and ``parse_response`` are pure) with
+a thin ``urllib`` transport (``Client``) that imports ``urllib.request`` only when used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import json
+import logging
+import re
+import sys
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs 6-10 ms to import and is only needed by type checkers
+    from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple, Union
+
+    _Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccountType",
+    "Client",
+    "Drift",
+    "Forbidden",
+    "HTTPError",
+    "INTEGRATION_URL",
+    "MalformedResponse",
+    "Microdeposit",
+    "MicrodepositList",
+    "MicrodepositStatus",
+    "NexusError",
+    "NotFound",
+    "PRODUCTION_URL",
+    "RateLimited",
+    "Request",
+    "ResponseTooLarge",
+    "SchemaDrift",
+    "ServerError",
+    "SessionExpired",
+    "Timeout",
+    "TransportError",
+    "Unauthorized",
+    "UnexpectedRedirect",
+    "build_request",
+    "list_microdeposits",
+    "main",
+    "parse_microdeposits",
+    "parse_response",
+    "__version__",
+]
+
+INTEGRATION_URL = "https://int-data.moneydesktop.com/"
+PRODUCTION_URL = "https://data.moneydesktop.com/"
+MEDIA_TYPE = "application/vnd.mx.nexus.v1+json"
+
+_log = logging.getLogger("nexus_micro")
+
+
+# --------------------------------------------------------------------------- errors
+# One shallow tree, as urllib3's: catch NexusError for everything, or a leaf for one case.
+# Each class carries the conformance kit's category string (spec/SEMANTICS.md, last table).
+
+
+class NexusError(Exception):
+    """Base class of every error this module raises on purpose."""
+
+    category = "nexus_error"
+
+
+class MalformedResponse(NexusError):
+    """A 2xx body that is not one UTF-8 JSON object, or has a non-array micro_deposits (S1, S2)."""
+
+    category = "malformed_response"
+
+
+class SchemaDrift(NexusError):
+    """Strict mode met a coercion or a skipped item (S11); ``drift`` says which."""
+
+    category = "schema_drift"
+
+    def __init__(self, message: str, drift: Drift) -> None:
+        super().__init__(message)
+        self.drift = drift
+
+
+class HTTPError(NexusError):
+    """A non-2xx, non-3xx response (S14). ``code``/``message`` come from the body (S15)."""
+
+    category = "http_error"
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        status: int,
+        code: Optional[str] = None,
+        message: Optional[str] = None,
+        request_id: Optional[str] = None,
+        retry_after: Optional[float] = None,
+    ) -> None:
+        super().__init__(text)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+
+class Unauthorized(HTTPError):
+    """401: the session token was refused. Get a new session token (POST /sessions)."""
+
+    category = "unauthorized"
+
+
+class SessionExpired(Unauthorized):
+    """Error code 4011: the session token expired (30 minutes after its last use)."""
+
+    category = "session_expired"
+
+
+class Forbidden(HTTPError):
+    """403: this session may not list microdeposits."""
+
+    category = "forbidden"
+
+
+class NotFound(HTTPError):
+    """404: wrong base URL, or the user has no such resource."""
+
+    category = "not_found"
+
+
+class RateLimited(HTTPError):
+    """429: too many requests; ``retry_after`` is the server's wait in seconds, if it gave one."""
+
+    category = "rate_limited"
+
+
+class ServerError(HTTPError):
+    """5xx: MX's side failed. 502/503/504 are retried by the Client; 500 is not."""
+
+    category = "server_error"
+
+
+class UnexpectedRedirect(NexusError):
+    """A 3xx response. Never followed: the session token must not go to another origin (S19)."""
+
+    category = "unexpected_redirect"
+
+    def __init__(self, text: str, *, status: int, location: Optional[str]) -> None:
+        super().__init__(text)
+        self.status = status
+        self.location = location
+
+
+class ResponseTooLarge(NexusError):
+    """The body passed ``max_response_bytes`` (S20a); it was not parsed."""
+
+    category = "response_too_large"
+
+
+class TransportError(NexusError):
+    """Connecting, TLS, or reading the response failed, or the body was cut short (S20b)."""
+
+    category = "transport_error"
+    retryable = True
+
+
+class Timeout(TransportError):
+    """A network wait passed ``timeout``, or the whole call passed ``deadline`` (S21)."""
+
+    category = "timeout"
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class AccountType(enum.IntEnum):
+    """``account_type`` values MX documents (S10). Unknown values stay plain ints."""
+
+    CHECKING = 1
+    SAVINGS = 2
+
+
+class MicrodepositStatus(enum.IntEnum):
+    """``status`` values from MX's Connect widget (S10). Unknown values stay plain ints."""
+
+    INITIATED = 0
+    REQUESTED = 1
+    DEPOSITED = 2
+    VERIFIED = 3
+    ERRORED = 4
+    DENIED = 5
+    PREVENTED = 6
+    CONFLICTED = 7
+    REJECTED = 8
+    PREINITIATED = 9
+
+
+_ERROR_STATUS_NAMES = frozenset({"ERRORED", "DENIED", "PREVENTED", "CONFLICTED", "REJECTED"})
+
+
+# --------------------------------------------------------------------------- records
+
+# The 17 fields in spec order (S5). Positions below index into this tuple.
+_FIELDS = (
+    "account_name",
+    "account_number",
+    "account_type",
+    "account_type_name",
+    "created_at",
+    "email",
+    "error_code",
+    "error_message",
+    "first_name",
+    "guid",
+    "institution_name",
+    "last_name",
+    "routing_number",
+    "status",
+    "status_name",
+    "updated_at",
+    "verified_at",
+)
+_FIELD_SET = frozenset(_FIELDS)
+_FIELD_POS = {name: i for i, name in enumerate(_FIELDS)}
+_INT_POS = (2, 13)
+_TS_POS = (4, 15, 16)
+_ROUTING_POS = 12
+_TS_FIELDS = ("created_at", "updated_at", "verified_at")
+# Timestamps are validated while parsing (drift needs it) but become datetimes on first
+# access (see Microdeposit.__getattr__): eager conversion tripled the per-record cost.
+_TS_SLOTS = {"created_at": "_created_at_s", "updated_at": "_updated_at_s", "verified_at": "_verified_at_s"}
+_ATTR_NAMES = tuple(_TS_SLOTS.get(name, name) for name in _FIELDS)
+_HIDDEN = frozenset({"email", "first_name", "last_name", "account_name"})  # S22b
+
+
+@dataclasses.dataclass(frozen=True)
+class Drift:
+    """One coercion, assumption or skip (S11). ``got`` holds the value; the repr shows its type only."""
+
+    index: int  # position in the response's micro_deposits array (skipped items count)
+    field: Optional[str]  # None for a skipped item
+    got_type: str  # JSON type of what came: string, integer, number, boolean, null, array, object
+    action: str  # coerced, padded, nulled, assumed_utc, truncated, skipped
+    rule: str
+    got: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __str__(self) -> str:
+        where = f"item {self.index}" + (f", field {self.field!r}" if self.field else "")
+        return f"{where}: {self.got_type} {self.action} ({self.rule})"
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Microdeposit:
+    """One microdeposit, its 17 fields typed and normalised by spec/SEMANTICS.md S5-S10.
+
+    ``extra`` holds fields the spec does not name, as they came (S5b); ``raw`` is the
+    original ``micro_deposit`` object. The repr hides names, email and all but the last
+    4 characters of the account number (S22b).
+    """
+
+    account_name: Optional[str]
+    account_number: Optional[str]
+    account_type: Optional[int]
+    account_type_name: Optional[str]
+    created_at: Optional[_dt.datetime]
+    email: Optional[str]
+    error_code: Optional[str]
+    error_message: Optional[str]
+    first_name: Optional[str]
+    guid: Optional[str]
+    institution_name: Optional[str]
+    last_name: Optional[str]
+    routing_number: Optional[str]
+    status: Optional[int]
+    status_name: Optional[str]
+    updated_at: Optional[_dt.datetime]
+    verified_at: Optional[_dt.datetime]
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    raw: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a timestamp not yet converted (records built by the parser).
+        slot = _TS_SLOTS.get(name)
+        state = self.__dict__
+        if slot is None or slot not in state:
+            raise AttributeError(name)
+        text = state[slot]
+        value = None if text is None else _timestamp_value(text)
+        state[name] = value  # cache; bypasses the frozen __setattr__ on purpose
+        return value
+
+    def __repr__(self) -> str:
+        shown = []
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if name in _HIDDEN and value is not None:
+                text = "<hidden>"
+            elif name == "account_number" and value is not None:
+                text = repr(_mask_account(value))
+            else:
+                text = repr(value)
+            shown.append(f"{name}={text}")
+        shown.append(f"extra=<{len(self.extra)} field(s)>")
+        return f"Microdeposit({', '.join(shown)})"
+
+    @property
+    def status_enum(self) -> Optional[MicrodepositStatus]:
+        """The known status named by ``status_name``, or None (S10: answer from the name)."""
+        return MicrodepositStatus.__members__.get(self.status_name or "")
+
+    @property
+    def account_type_enum(self) -> Optional[AccountType]:
+        """The known account type named by ``account_type_name``, or None."""
+        return AccountType.__members__.get(self.account_type_name or "")
+
+    @property
+    def is_verified(self) -> bool:
+        """True when ``status_name`` is ``VERIFIED`` (the end user confirmed the amounts)."""
+        return self.status_name == "VERIFIED"
+
+    @property
+    def is_deposited(self) -> bool:
+        """True when ``status_name`` is ``DEPOSITED``: the end user can now verify the amounts."""
+        return self.status_name == "DEPOSITED"
+
+    @property
+    def is_error(self) -> bool:
+        """True when ``status_name`` is one of MX's error states (ERRORED ... REJECTED)."""
+        return self.status_name in _ERROR_STATUS_NAMES
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical JSON-ready form (S12): 17 fields in spec order, then ``extra``."""
+        out: dict[str, Any] = {}
+        for name in _FIELDS:
+            value = getattr(self, name)
+            out[name] = _format_timestamp(value) if name in _TS_SLOTS and value is not None else value
+        out["extra"] = _copy_json(self.extra)
+        return out
+
+
+class MicrodepositList(tuple):  # type: ignore[type-arg]
+    """The records of a response, in order, with ``drift`` notes and the ``raw`` body (S2, S11)."""
+
+    drift: Tuple[Drift, ...]
+    raw: Mapping[str, Any]
+
+    def __new__(
+        cls, records: Iterable[Microdeposit] = (), drift: Iterable[Drift] = (), raw: Optional[Mapping[str, Any]] = None
+    ) -> MicrodepositList:
+        self = super().__new__(cls, records)
+        self.drift = tuple(drift)
+        self.raw = {} if raw is None else raw
+        return self
+
+    def __repr__(self) -> str:
+        return f"MicrodepositList({len(self)} record(s), {len(self.drift)} drift note(s))"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical form of the whole response: ``{"micro_deposits": [...]}`` (S12)."""
+        return {"micro_deposits": [record.to_dict() for record in self]}
+
+
+def _mask_account(number: str) -> str:
+    """Last 4 characters only, and nothing when there are 4 or fewer (S22b)."""
+    return "****" + number[-4:] if len(number) > 4 else "****"
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of a parsed JSON value, so callers cannot mutate a frozen record."""
+    if type(value) is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_json(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- S1: body
+
+
+class _Reject(ValueError):
+    """Raised by our json hooks; carries the rule id for the message."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Reject(f"the literal {name} is not JSON (S1c)")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise _Reject(f"the number {text[:20]} overflows a double (S1d)")
+    return value
+
+
+def _parse_int_checked(text: str) -> int:
+    # Only used when this interpreter does not enforce CPython's default 4300-digit limit.
+    if len(text) - text.startswith("-") > _MAX_INT_DIGITS:
+        raise _Reject(f"an integer has more than {_MAX_INT_DIGITS} digits (S1d)")
+    return int(text)
+
+
+_INF = float("inf")
+_MAX_INT_DIGITS = 4300
+_MAX_DEPTH = 64
+_get_limit = getattr(sys, "get_int_max_str_digits", None)
+_decoder = json.JSONDecoder(parse_float=_parse_float, parse_constant=_reject_constant)
+_decoder_checked = json.JSONDecoder(
+    parse_float=_parse_float, parse_constant=_reject_constant, parse_int=_parse_int_checked
+)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_CHAR = re.compile("[\ud800-\udfff]")
+
+
+def _load_json(body: Union[bytes, bytearray, memoryview, str]) -> dict[str, Any]:
+    """Decode and parse a body by S1, raising MalformedResponse for anything else."""
+    if isinstance(body, str):
+        text = body[1:] if body.startswith("\ufeff") else body  # S1b
+        if _SURROGATE_CHAR.search(text):
+            raise MalformedResponse("the body holds a lone surrogate code point, not Unicode text (S1b)")
+    elif isinstance(body, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(body).decode("utf-8-sig")  # S1a: strict UTF-8, one BOM removed
+        except UnicodeDecodeError as exc:
+            raise MalformedResponse(
+                f"the body is not valid UTF-8 at byte {exc.start} (S1a); is the server sending JSON?"
+            ) from None
+    else:
+        raise TypeError(f"body must be bytes or str, not {type(body).__name__}")
+    limit = _get_limit() if _get_limit is not None else 0
+    decoder = _decoder if limit == _MAX_INT_DIGITS else _decoder_checked
+    try:
+        doc = decoder.decode(text)
+    except _Reject as exc:
+        raise MalformedResponse(f"the body is not acceptable JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedResponse(f"the body nests deeper than {_MAX_DEPTH} levels (S1f)") from None
+    except ValueError as exc:  # JSONDecodeError, and int() past the digit limit
+        rule = "S1d" if "digits" in str(exc) else "S1c"
+        raise MalformedResponse(f"the body is not valid JSON: {_first_line(exc)} ({rule}){_excerpt(text)}") from None
+    if type(doc) is not dict:
+        raise MalformedResponse(f"the body's top-level value is a {_json_type(doc)}, not an object (S1h)")
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(doc):
+        raise MalformedResponse("a string holds a lone surrogate escape such as \\ud800 (S1e)")
+    return doc
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+
+
+def _excerpt(text: str) -> str:
+    """A short excerpt for non-JSON bodies (HTML, proxy pages); JSON-like bodies may hold PII."""
+    head = text.lstrip()[:1]
+    if not head or head in "{[":
+        return ""
+    return f"; body starts {text[:80]!r}"
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Walk a parsed document for strings (keys too) holding lone surrogates (S1e)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is str:
+            if _SURROGATE_CHAR.search(item):
+                return True
+        elif type(item) is dict:
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+    return False
+
+
+def _check_depth(value: Any, depth: int) -> None:
+    """Raise MalformedResponse when a container at ``depth`` nests past 64 (S1f)."""
+    stack = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        if level > _MAX_DEPTH:
+            raise MalformedResponse(f"the body nests deeper than {_MAX_DEPTH} levels (S1f)")
+        children = item.values() if type(item) is dict else item
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, level + 1))
+
+
+def _json_type(value: Any) -> str:
+    kind = type(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "boolean"
+    if kind is int:
+        return "integer"
+    if kind is float:
+        return "number"
+    if kind is str:
+        return "string"
+    if kind is list:
+        return "array"
+    return "object"
+
+
+# --------------------------------------------------------------------------- S6-S9: fields
+
+_ASCII_DIGITS = re.compile("[0-9]+").fullmatch
+
+# S9 in two patterns: the common case (offset present, <= 6 fraction digits, day <= 28, no
+# boundary year) needs no other check; anything else goes through _timestamp_check.
+_TS_CLEAN = re.compile(
+    r"(?!0000|0001|9999)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])[Tt]"
+    r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+).fullmatch
+_TS_FULL = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,9}))?([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+).fullmatch
+_UTC = _dt.timezone.utc
+_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _parse_timestamp(text: str) -> Tuple[Optional[_dt.datetime], Optional[str], str]:
+    """S9: (UTC datetime or None, drift action or None, rule id) for one timestamp string."""
+    m = _TS_FULL(text)
+    if m is None:
+        return None, "nulled", "S9e"
+    year, month, day, hour, minute, second = (int(g) for g in m.group(1, 2, 3, 4, 5, 6))
+    fraction, zone = m.group(7), m.group(8)
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not (1 <= year and 1 <= month <= 12 and hour <= 23 and minute <= 59 and second <= 59):
+        return None, "nulled", "S9e"
+    if not 1 <= day <= (29 if month == 2 and leap else _DAYS[month - 1]):
+        return None, "nulled", "S9e"
+    offset = 0
+    if zone and zone not in "Zz":
+        off_h, off_m = int(zone[1:3]), int(zone[4:6])
+        if off_h > 23 or off_m > 59:
+            return None, "nulled", "S9e"
+        offset = (off_h * 60 + off_m) * (1 if zone[0] == "+" else -1)
+    micro = int((fraction or "0")[:6].ljust(6, "0"))  # S9c: truncate, never round
+    try:
+        value = _dt.datetime(year, month, day, hour, minute, second, micro, _UTC)
+        if offset:
+            value -= _dt.timedelta(minutes=offset)  # S9a: to UTC
+    except OverflowError:
+        return None, "nulled", "S9d"
+    if not zone:
+        return value, "assumed_utc", "S9b"  # one note per field; the assumption matters more
+    if fraction and len(fraction) > 6:
+        return value, "truncated", "S9c"
+    return value, None, "S9a"
+
+
+def _timestamp_value(text: str) -> Optional[_dt.datetime]:
+    """The datetime of a timestamp string that parsing already accepted."""
+    return _parse_timestamp(text)[0]
+
+
+def _timestamp_check(value: Any) -> Tuple[Optional[str], Optional[str], str]:
+    """Slow path of S9: (text to keep for lazy conversion or None, drift action or None, rule)."""
+    if type(value) is not str:
+        return None, "nulled", "S9e"
+    parsed, action, rule = _parse_timestamp(value)
+    return (value if parsed is not None else None), action, rule
+
+
+def _format_timestamp(value: _dt.datetime) -> str:
+    # Not strftime: "%Y" does not zero-pad years below 1000 on glibc (S12).
+    v = value.astimezone(_UTC) if value.tzinfo is not None else value
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}Z"
+    )
+
+
+def _string_field(value: Any) -> Tuple[Optional[str], Optional[str]]:
+    """S6 for a value that is not str or None: (new value, drift action)."""
+    if type(value) is int:
+        return str(value), "coerced"
+    return None, "nulled"
+
+
+def _routing_field(value: Any) -> Tuple[Optional[str], Optional[str]]:
+    """S7: (new value, drift action or None)."""
+    if type(value) is str:
+        if len(value) < 9 and _ASCII_DIGITS(value):
+            return value.rjust(9, "0"), "padded"
+        return value, None
+    if type(value) is int:
+        text = str(value)
+        return (text.rjust(9, "0"), "padded") if 0 <= value < 100_000_000 else (text, "coerced")
+    return None, "nulled"
+
+
+def _int_field(value: Any) -> Tuple[Optional[int], Optional[str]]:
+    """S8 for a value that is not int or None: (new value, drift action)."""
+    kind = type(value)
+    if kind is float:
+        if value == value and value not in (_INF, -_INF) and value == int(value):
+            return int(value), "coerced"
+        return None, "nulled"
+    if kind is str and len(value) <= _MAX_INT_DIGITS and _ASCII_DIGITS(value):
+        return int(value), "coerced"
+    return None, "nulled"
+
+
+def _field_rule(pos: int) -> str:
+    if pos == _ROUTING_POS:
+        return "S7"
+    if pos in _INT_POS:
+        return "S8"
+    return "S6"
+
+
+# Type signatures (tuple of the 17 value types) known to need no coercion: every string
+# field str/None, every integer field int/None. Bounded so that hostile input cannot grow it.
+_CLEAN_SIGNATURES: dict[Tuple[type, ...], bool] = {}
+_STR_OK = (str, type(None))
+_INT_OK = (int, type(None))
+
+
+def _signature_is_clean(sig: Tuple[type, ...]) -> bool:
+    clean = _CLEAN_SIGNATURES.get(sig)
+    if clean is None:
+        clean = all(kind in (_INT_OK if i in _INT_POS else _STR_OK) for i, kind in enumerate(sig))
+        if len(_CLEAN_SIGNATURES) < 4096:
+            _CLEAN_SIGNATURES[sig] = clean
+    return clean
+
+
+_object_new = object.__new__
+_object_setattr = object.__setattr__
+
+
+def _build_record(obj: dict[str, Any], index: int, notes: List[Drift]) -> Microdeposit:
+    """One ``micro_deposit`` object to a Microdeposit by S5-S9, appending drift to ``notes``."""
+    values = list(map(obj.get, _FIELDS))  # missing and null both become None (S5a)
+    found: List[Drift] = []
+    if not _signature_is_clean(tuple(map(type, values))):
+        for pos, value in enumerate(values):
+            if value is None or pos in _TS_POS or pos == _ROUTING_POS:
+                continue
+            if pos in _INT_POS:
+                if type(value) is int:
+                    continue
+                new, action = _int_field(value)
+            elif type(value) is str:
+                continue
+            else:
+                new, action = _string_field(value)
+            if type(value) is dict or type(value) is list:
+                _check_depth(value, 5)
+            values[pos] = new
+            found.append(Drift(index, _FIELDS[pos], _json_type(value), action or "", _field_rule(pos), value))
+    routing = values[_ROUTING_POS]
+    if routing is not None and (type(routing) is not str or len(routing) < 9):
+        new, action = _routing_field(routing)
+        if action:
+            if type(routing) is dict or type(routing) is list:
+                _check_depth(routing, 5)
+            values[_ROUTING_POS] = new
+            found.append(Drift(index, "routing_number", _json_type(routing), action, "S7", routing))
+    for pos in _TS_POS:
+        text = values[pos]
+        if text is None or (type(text) is str and _TS_CLEAN(text)):
+            continue
+        if type(text) is dict or type(text) is list:
+            _check_depth(text, 5)
+        kept, action, rule = _timestamp_check(text)
+        values[pos] = kept
+        if action:
+            found.append(Drift(index, _FIELDS[pos], _json_type(text), action, rule, text))
+    if obj.keys() <= _FIELD_SET:
+        extra: dict[str, Any] = {}
+    else:
+        extra = {k: v for k, v in obj.items() if k not in _FIELD_SET}
+        for v in extra.values():
+            if type(v) is dict or type(v) is list:
+                _check_depth(v, 5)
+    if found:
+        found.sort(key=lambda d: _FIELD_POS[d.field or ""])
+        notes.extend(found)
+    record = _object_new(Microdeposit)
+    state = dict(zip(_ATTR_NAMES, values))
+    state["extra"] = extra
+    state["raw"] = obj
+    _object_setattr(record, "__dict__", state)
+    return record
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_microdeposits(body: Union[bytes, str], *, strict: bool = False) -> MicrodepositList:
+    """Parse a 2xx ``GET /micro_deposits`` body into records, in order (S1-S12).
+
+    Lenient mode (the default) coerces drifted values and records each change in the
+    result's ``drift``; ``strict=True`` raises SchemaDrift on the first one instead.
+    Raises MalformedResponse for a body that is not one UTF-8 JSON object (S1, S2).
+    """
+    doc = _load_json(body)
+    for key, value in doc.items():
+        if key != "micro_deposits" and (type(value) is dict or type(value) is list):
+            _check_depth(value, 2)
+    items = doc.get("micro_deposits")
+    if items is None:  # S2
+        return MicrodepositList((), (), doc)
+    if type(items) is not list:
+        raise MalformedResponse(
+            f"'micro_deposits' is a {_json_type(items)}, not an array (S2); is this the /micro_deposits endpoint?"
+        )
+    records: List[Microdeposit] = []
+    notes: List[Drift] = []
+    for index, item in enumerate(items):
+        obj = None
+        if type(item) is dict:
+            obj = item.get("micro_deposit")
+            if len(item) > 1:
+                for key, value in item.items():
+                    if key != "micro_deposit" and (type(value) is dict or type(value) is list):
+                        _check_depth(value, 4)
+        elif type(item) is list:
+            _check_depth(item, 3)
+        if type(obj) is dict:
+            records.append(_build_record(obj, index, notes))
+        else:
+            if type(obj) is list:
+                _check_depth(obj, 4)
+            got = item if type(item) is not dict else obj
+            notes.append(Drift(index, None, _json_type(got), "skipped", "S3", got))
+        if strict and notes:
+            raise SchemaDrift(f"strict mode: {notes[0]}; the server drifted from the spec", notes[0])
+    if notes and _log.isEnabledFor(logging.DEBUG):
+        for note in notes:
+            _log.debug("drift: %s", note)  # Drift.__str__ names the type, never the value (S22b)
+    return MicrodepositList(records, notes, doc)
+
+
+# --------------------------------------------------------------------------- the request (S13)
+
+_TOKEN_OK = re.compile("[!-~]+").fullmatch  # visible ASCII only (S13c)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Request:
+    """An HTTP request to send with any HTTP stack: ``method``, ``url``, ``headers`` (S13)."""
+
+    method: str
+    url: str
+    headers: Tuple[Tuple[str, str], ...]
+
+    def __repr__(self) -> str:
+        shown = tuple((k, "<redacted>" if k.lower() == "md-session-token" else v) for k, v in self.headers)
+        return f"Request(method={self.method!r}, url={self.url!r}, headers={shown!r})"
+
+    __str__ = __repr__
+
+
+def _check_token(token: object) -> str:
+    if not isinstance(token, str) or not _TOKEN_OK(token):
+        # Never echo the token: describe it instead (S22a).
+        what = "empty" if token == "" else "not a string" if not isinstance(token, str) else "not visible ASCII"
+        raise ValueError(
+            f"session token is {what} (S13c): pass the MD-SESSION-TOKEN value from POST /sessions, "
+            "without spaces, quotes or line breaks"
+        )
+    return token
+
+
+def _check_base_url(base_url: str) -> str:
+    """Validate a base URL by S13d and return it ending in '/'."""
+    from urllib.parse import urlsplit  # not needed by parse-only users; keeps import fast
+
+    try:
+        parts = urlsplit(base_url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(f"base URL {base_url!r} is not a URL (S13d)") from None
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("base URL must not hold a user name or password (S13d)")
+    if parts.query or parts.fragment or base_url.endswith(("?", "#")):
+        raise ValueError(f"base URL {base_url!r} must not have a query or fragment (S13d)")
+    if not host:
+        raise ValueError(f"base URL {base_url!r} has no host (S13d); e.g. {INTEGRATION_URL!r}")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ValueError(f"base URL {base_url!r} must use https (S13d); plain http is only for loopback hosts")
+    if parts.scheme not in ("https", "http"):
+        raise ValueError(f"base URL {base_url!r} must use https (S13d)")
+    return base_url if base_url.endswith("/") else base_url + "/"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_request(session_token: str, *, base_url: str = INTEGRATION_URL) -> Request:
+    """The ``GET /micro_deposits`` request (S13). Raises ValueError for a bad token or base URL."""
+    token = _check_token(session_token)
+    url = _check_base_url(base_url) + "micro_deposits"
+    headers = (
+        ("MD-SESSION-TOKEN", token),
+        ("Accept", MEDIA_TYPE),
+        ("Content-Type", MEDIA_TYPE),
+        ("User-Agent", _USER_AGENT),
+    )
+    return Request("GET", url, headers)
+
+
+_USER_AGENT = f"nexus-micro/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+# --------------------------------------------------------------------------- the response (S14-S16)
+
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id")
+
+
+def _header(headers: _Headers, name: str) -> Optional[str]:
+    """The first value of header ``name``, compared case-insensitively."""
+    items = headers.items() if hasattr(headers, "items") else headers
+    wanted = name.lower()
+    for key, value in items:
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def _error_details(body: bytes) -> Tuple[Optional[str], Optional[str]]:
+    """(code, message) from an error body, read tolerantly (S15). Never raises."""
+    try:
+        doc = _load_json(body)
+    except (NexusError, TypeError):
+        return None, None
+    code: Any = None
+    message: Any = None
+    err = doc.get("error")
+    if type(err) is dict:
+        code, message = err.get("code"), err.get("message")
+    if code is None:
+        code = doc.get("code")
+    if message is None:
+        message = doc.get("message")
+    if message is None and type(err) is str:
+        message = err
+    code = str(code) if type(code) is int else code if type(code) is str else None
+    return code, (message if type(message) is str else None)
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    """S16: seconds to wait from a Retry-After value, or None when it says nothing usable."""
+    if value is None:
+        return None
+    value = value.strip(" \t")
+    if value and _ASCII_DIGITS(value):
+        return float(int(value[:12]))
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_UTC)
+    return max(0.0, (when - _dt.datetime.now(_UTC)).total_seconds())
+
+
+_STATUS_ERRORS = {401: Unauthorized, 403: Forbidden, 404: NotFound, 429: RateLimited}
+_ADVICE = {
+    Unauthorized: "get a new session token (POST /sessions) and try again",
+    SessionExpired: "the session expired: get a new session token (POST /sessions) and try again",
+    Forbidden: "this session is not allowed to list microdeposits; check the user and client",
+    NotFound: "check the base URL (it should end at the API root, e.g. https://int-data.moneydesktop.com/)",
+    RateLimited: "slow down and retry after the server's Retry-After",
+    ServerError: "MX's side failed; retry later",
+    HTTPError: "the request was refused; see the code and message",
+}
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
+def _raise_for_status(status: int, headers: _Headers, body: bytes, secrets: Iterable[str] = ()) -> None:
+    """Raise the error S14 maps a non-2xx status to."""
+    if 300 <= status <= 399:
+        location = _header(headers, "Location")
+        shown = _redact(location, secrets)[:200] if location else "no Location header"
+        raise UnexpectedRedirect(
+            f"HTTP {status} redirect to {shown} was not followed, so the session token stays with the "
+            "base URL's host (S19); set base_url to the final API URL",
+            status=status,
+            location=location,
+        )
+    code, message = _error_details(body)
+    cls: type[HTTPError]
+    if code == "4011":
+        cls = SessionExpired
+    elif status in _STATUS_ERRORS:
+        cls = _STATUS_ERRORS[status]
+    elif 500 <= status <= 599:
+        cls = ServerError
+    else:
+        cls = HTTPError
+    request_id = next((v for v in map(lambda n: _header(headers, n), _REQUEST_ID_HEADERS) if v), None)
+    retry_after = _retry_after(_header(headers, "Retry-After"))
+    said = f"code {code}: {message}" if code or message else _excerpt(body.decode("utf-8", "replace")).lstrip("; ")
+    # Only server-supplied text is redacted: a server may echo the token back (S22a).
+    said = _redact(said[:200], secrets) or "no error body"
+    text = f"HTTP {status} from GET /micro_deposits ({said}); {_ADVICE[cls]}"
+    if request_id:
+        text += f" [request id {_redact(request_id[:100], secrets)}]"
+    raise cls(
+        text,
+        status=status,
+        code=code,
+        message=message,
+        request_id=request_id,
+        retry_after=retry_after,
+    )
+
+
+def parse_response(status: int, headers: _Headers, body: Union[bytes, str], *, strict: bool = False) -> MicrodepositList:
+    """Interpret a response: 2xx gives the records (S1-S12); anything else raises (S14).
+
+    ``headers`` is a mapping or a list of (name, value) pairs; names are case-insensitive.
+    Use this with your own HTTP stack after sending ``build_request(...)``.
+    """
+    return _parse_response(status, headers, body, strict, ())
+
+
+def _parse_response(
+    status: int, headers: _Headers, body: Union[bytes, str], strict: bool, secrets: Iterable[str]
+) -> MicrodepositList:
+    if type(status) is not int:
+        raise TypeError(f"status must be an int, not {type(status).__name__}")
+    if 200 <= status <= 299:
+        return parse_microdeposits(body, strict=strict)
+    _raise_for_status(status, headers, body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body), secrets)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- the transport (S17-S22)
+
+_MiB = 1024 * 1024
+_ERROR_BODY_LIMIT = 64 * 1024  # S20c
+_RETRY_STATUSES = (502, 503, 504)
+_RETRY_AFTER_CAP = 60.0  # S17b
+_BACKOFF_BASE = 0.5  # S17c
+_BACKOFF_CAP = 8.0
+
+
+class Client:
+    """Lists microdeposits over HTTPS with urllib: retries, deadline, size cap, no redirects.
+
+    One Client is safe to share across threads. Give ``session_token``, or a
+    ``token_provider`` (a callable returning a fresh session token) that is asked on
+    every 401 (S18), or both.
+    """
+
+    def __init__(
+        self,
+        session_token: Optional[str] = None,
+        *,
+        base_url: str = INTEGRATION_URL,
+        timeout: float = 10.0,
+        deadline: Optional[float] = None,
+        max_retries: int = 2,
+        max_response_bytes: int = 10 * _MiB,
+        ssl_context: Any = None,
+        token_provider: Optional[Callable[[], str]] = None,
+    ) -> None:
+        if session_token is None and token_provider is None:
+            raise ValueError("give a session_token or a token_provider")
+        if session_token is not None:
+            _check_token(session_token)
+        self.base_url = _check_base_url(base_url)
+        if not timeout > 0 or (deadline is not None and not deadline > 0):
+            raise ValueError("timeout and deadline must be positive numbers of seconds")
+        if max_retries < 0 or max_response_bytes < 1:
+            raise ValueError("max_retries must be >= 0 and max_response_bytes >= 1")
+        self.timeout = float(timeout)
+        self.deadline = deadline
+        self.max_retries = max_retries
+        self.max_response_bytes = max_response_bytes
+        self._ssl_context = ssl_context
+        self._token_provider = token_provider
+        self._token = session_token
+        import threading  # already loaded by logging; imported here to keep the top flat
+
+        self._lock = threading.Lock()
+        self._opener: Any = None
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r}, timeout={self.timeout}, deadline={self.deadline})"
+
+    def list_microdeposits(self, *, strict: bool = False) -> MicrodepositList:
+        """GET /micro_deposits: the records in order, with retries by S17 and S18."""
+        started = time.monotonic()
+        ends = None if self.deadline is None else started + self.deadline
+        token = self._current_token()
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            request = build_request(token, base_url=self.base_url)
+            try:
+                status, headers, body = self._send(request, ends, attempt, started)
+                return _parse_response(status, headers, body, strict, (token,))
+            except Unauthorized:
+                if self._token_provider is None or refreshed:
+                    raise
+                token = self._refresh(token)  # S18: once, outside max_retries
+                refreshed = True
+                attempt -= 1
+                continue
+            except (TransportError, RateLimited, ServerError) as exc:
+                delay = self._retry_delay(exc, attempt, ends)
+                if delay is None:
+                    raise
+                _log.debug("retrying in %.3f s after %s", delay, exc.category)
+                time.sleep(delay)
+
+    def _retry_delay(self, exc: NexusError, attempt: int, ends: Optional[float]) -> Optional[float]:
+        """Seconds to wait before the next attempt, or None when ``exc`` is final (S17)."""
+        if attempt > self.max_retries:
+            return None
+        if isinstance(exc, TransportError):
+            if not exc.retryable:
+                return None
+        elif isinstance(exc, ServerError) and exc.status not in _RETRY_STATUSES:
+            return None
+        wait = exc.retry_after if isinstance(exc, HTTPError) else None
+        if wait is not None:
+            if wait > _RETRY_AFTER_CAP:
+                return None  # S17b: never sooner than asked; too long to wait here
+        else:
+            import random
+
+            wait = random.uniform(0.0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1)))
+        if ends is not None and time.monotonic() + wait >= ends:
+            return None  # S21b: no wait that would end after the deadline
+        return wait
+
+    def _current_token(self) -> str:
+        with self._lock:
+            if self._token is None:
+                self._token = _check_token(self._call_provider())
+            return self._token
+
+    def _refresh(self, failed: str) -> str:
+        """A fresh token after a 401; threads that failed with the same token share one refresh."""
+        with self._lock:
+            if self._token == failed:
+                self._token = _check_token(self._call_provider())
+            return self._token  # type: ignore[return-value]
+
+    def _call_provider(self) -> str:
+        assert self._token_provider is not None
+        token = self._token_provider()
+        _log.debug("token_provider gave a new session token")
+        return token
+
+    def _get_opener(self) -> Any:
+        with self._lock:
+            if self._opener is None:
+                self._opener = _build_opener(self._ssl_context, _is_loopback(_host_of(self.base_url)))
+            return self._opener
+
+    def _send(self, request: Request, ends: Optional[float], attempt: int, started: float) -> Tuple[int, Any, bytes]:
+        """One attempt: (status, headers, body), or a TransportError/Timeout/ResponseTooLarge."""
+        import http.client
+        import socket
+        import ssl
+        import urllib.error
+        import urllib.request
+
+        timeout = self.timeout
+        if ends is not None:
+            timeout = min(timeout, ends - time.monotonic())
+            if timeout <= 0:
+                raise Timeout(f"the deadline of {self.deadline} s was spent after {attempt - 1} attempt(s) (S21b)")
+        req = urllib.request.Request(request.url, method=request.method)
+        for name, value in request.headers:
+            # Unredirected: urllib never copies it to a redirect target, even if one were followed.
+            if name == "MD-SESSION-TOKEN":
+                req.add_unredirected_header(name, value)
+            else:
+                req.add_header(name, value)
+        t0 = time.monotonic()
+        response: Any = None
+        try:
+            try:
+                response = self._get_opener().open(req, timeout=timeout)
+                status, stream = response.status, response
+            except urllib.error.HTTPError as exc:  # non-2xx: the error object wraps the response
+                response, status, stream = exc, exc.code, exc.fp
+            body = _read_body(stream, response.headers, status, self.max_response_bytes, ends)
+        except NexusError:
+            raise
+        except (socket.timeout, TimeoutError) as exc:
+            raise Timeout(f"no answer within {timeout:.3g} s (S21a): {_describe(exc)}; raise timeout or retry later") from None
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, (socket.timeout, TimeoutError)):
+                raise Timeout(f"no answer within {timeout:.3g} s (S21a); raise timeout or retry later") from None
+            error = TransportError(f"could not reach {_host_of(request.url)}: {_describe(reason)}; check the network, proxy and base URL")
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                error = TransportError(
+                    f"TLS certificate of {_host_of(request.url)} failed verification: {_describe(reason)}; "
+                    "behind a TLS-inspecting proxy pass ssl_context= with its CA (see README)"
+                )
+                error.retryable = False
+            raise error from None
+        except (http.client.HTTPException, OSError) as exc:
+            raise TransportError(f"the connection to {_host_of(request.url)} failed: {_describe(exc)}; retry later") from None
+        finally:
+            if response is not None:
+                response.close()
+        headers = list(response.headers.items())
+        _log.debug(
+            "GET %s -> %d attempt=%d elapsed_ms=%d request_id=%s",
+            request.url,
+            status,
+            attempt,
+            (time.monotonic() - t0) * 1000,
+            _header(headers, "X-Request-Id") or _header(headers, "Request-Id") or "-",
+        )
+        return status, headers, body
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:200]
+
+
+def _host_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or url
+
+
+def _build_opener(ssl_context: Any, loopback: bool) -> Any:
+    """A urllib opener that never follows redirects (S19) and verifies TLS always."""
+    import urllib.request
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # urllib then raises HTTPError with the 3xx status
+
+    handlers: List[Any] = [_NoRedirect()]
+    if ssl_context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=ssl_context))
+    if loopback:
+        handlers.append(urllib.request.ProxyHandler({}))  # a proxy cannot reach our loopback
+    return urllib.request.build_opener(*handlers)
+
+
+def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: Optional[float]) -> bytes:
+    """Read a body: a 2xx past ``max_bytes`` raises ResponseTooLarge (S20a), a short one TransportError (S20b)."""
+    ok = 200 <= status <= 299
+    limit = max_bytes if ok else _ERROR_BODY_LIMIT  # S20c
+    length = (headers.get("Content-Length") or "").strip()
+    if ok and _ASCII_DIGITS(length) and int(length) > limit:
+        raise ResponseTooLarge(
+            f"the response says it is {int(length)} bytes, over max_response_bytes={limit} (S20a); "
+            "raise the limit if this is expected"
+        )
+    if stream is None:
+        return b""
+    read = getattr(stream, "read1", None) or stream.read  # read1: one recv, so the deadline is checked often
+    chunks: List[bytes] = []
+    total = 0
+    while True:
+        if ends is not None and time.monotonic() > ends:
+            raise Timeout("the deadline was spent while reading the body (S21b)")
+        chunk = read(min(65536, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            if ok:
+                raise ResponseTooLarge(
+                    f"the body passed max_response_bytes={limit} (S20a); raise the limit if this is expected"
+                )
+            break  # S20c: an error body is only needed for its code and message
+    left = getattr(stream, "length", None)  # http.client's count of Content-Length bytes not yet read
+    if left and total <= limit:
+        raise TransportError(f"the body ended {left} bytes short of its Content-Length (S20b); retry")
+    return b"".join(chunks)
+
+
+def list_microdeposits(session_token: Optional[str] = None, *, strict: bool = False, **options: Any) -> MicrodepositList:
+    """One call of ``GET /micro_deposits``: ``Client(session_token, **options).list_microdeposits()``."""
+    return Client(session_token, **options).list_microdeposits(strict=strict)
