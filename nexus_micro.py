@@ -64,7 +64,7 @@ __all__ = [
 
 INTEGRATION_URL = "https://int-data.moneydesktop.com/"
 PRODUCTION_URL = "https://data.moneydesktop.com/"
-MEDIA_TYPE = "application/vnd.mx.nexus.v1+json"
+_MEDIA_TYPE = "application/vnd.mx.nexus.v1+json"
 
 _log = logging.getLogger("nexus_micro")
 
@@ -823,8 +823,8 @@ def build_request(session_token: str, *, base_url: str = INTEGRATION_URL) -> Req
     url = _check_base_url(base_url) + "micro_deposits"
     headers = (
         ("MD-SESSION-TOKEN", token),
-        ("Accept", MEDIA_TYPE),
-        ("Content-Type", MEDIA_TYPE),
+        ("Accept", _MEDIA_TYPE),
+        ("Content-Type", _MEDIA_TYPE),
         ("User-Agent", _USER_AGENT),
     )
     return Request("GET", url, headers)
@@ -1221,3 +1221,124 @@ def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: Opt
 def list_microdeposits(session_token: Optional[str] = None, *, strict: bool = False, **options: Any) -> MicrodepositList:
     """One call of ``GET /micro_deposits``: ``Client(session_token, **options).list_microdeposits()``."""
     return Client(session_token, **options).list_microdeposits(strict=strict)
+
+
+# --------------------------------------------------------------------------- CLI
+
+_EPILOG = """\
+examples:
+  export MD_SESSION_TOKEN=...            # never pass the token in argv: it shows in process lists
+  python -m nexus_micro list             # table of the user's microdeposits (integration server)
+  python -m nexus_micro list --production --json > micro_deposits.json
+  python -m nexus_micro list --token-file ~/.mx/session --jsonl | jq .status_name
+
+exit codes:
+  0 ok   2 usage   3 unauthorized or session expired   4 other HTTP error
+  5 transport error or timeout   6 malformed response, or drift in --strict mode
+"""
+
+_EXIT_CODES = (
+    (Unauthorized, 3),
+    (HTTPError, 4),
+    (UnexpectedRedirect, 4),
+    (TransportError, 5),
+    (ResponseTooLarge, 6),
+    (MalformedResponse, 6),
+    (SchemaDrift, 6),
+)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """The ``python -m nexus_micro`` command line; returns the exit code."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m nexus_micro",
+        description="List the microdeposits of the user whose MX Nexus session token you hold.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"nexus-micro {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="list")
+    ls = commands.add_parser("list", help="GET /micro_deposits", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ls.add_argument("--token-file", help="read the session token from this file (default: $MD_SESSION_TOKEN)")
+    server = ls.add_mutually_exclusive_group()
+    server.add_argument("--base-url", help=f"API root URL (default {INTEGRATION_URL})")
+    server.add_argument("--integration", action="store_true", help=f"use {INTEGRATION_URL} (the default)")
+    server.add_argument("--production", action="store_true", help=f"use {PRODUCTION_URL}")
+    ls.add_argument("--timeout", type=float, default=10.0, help="seconds per network wait (default 10)")
+    ls.add_argument("--strict", action="store_true", help="fail (exit 6) when the response drifts from the spec")
+    output = ls.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the canonical form as one JSON document")
+    output.add_argument("--jsonl", action="store_true", help="print one canonical record per line")
+    ls.add_argument("--verbose", action="store_true", help="print drift notes to stderr")
+    args = parser.parse_args(argv)
+    if args.command != "list":
+        parser.print_help(sys.stderr)
+        return 2
+    token = _cli_token(args.token_file)
+    if token is None:
+        print("error: no session token: set MD_SESSION_TOKEN or pass --token-file FILE", file=sys.stderr)
+        return 2
+    base_url = args.base_url or (PRODUCTION_URL if args.production else INTEGRATION_URL)
+    try:
+        records = list_microdeposits(token, base_url=base_url, timeout=args.timeout, strict=args.strict)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except NexusError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return next((code for cls, code in _EXIT_CODES if isinstance(exc, cls)), 1)
+    if args.verbose:
+        for note in records.drift:
+            print(f"drift: {note}", file=sys.stderr)
+    if args.json:
+        json.dump(records.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    elif args.jsonl:
+        for record in records:
+            sys.stdout.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(_table(records))
+    return 0
+
+
+def _cli_token(token_file: Optional[str]) -> Optional[str]:
+    import os
+
+    if token_file:
+        try:
+            with open(token_file, encoding="utf-8") as f:
+                return f.read().strip()
+        except OSError as exc:
+            print(f"error: cannot read --token-file: {exc.strerror}", file=sys.stderr)
+            return None
+    return os.environ.get("MD_SESSION_TOKEN", "").strip() or None
+
+
+def _table(records: MicrodepositList) -> str:
+    """An aligned table for people: account numbers masked, no names or email (S22b)."""
+    head = ("GUID", "STATUS", "TYPE", "ACCOUNT", "ROUTING", "INSTITUTION", "CREATED", "VERIFIED")
+    rows = [head]
+    for r in records:
+        rows.append(
+            (
+                r.guid or "-",
+                r.status_name or ("-" if r.status is None else str(r.status)),
+                r.account_type_name or ("-" if r.account_type is None else str(r.account_type)),
+                "-" if r.account_number is None else _mask_account(r.account_number),
+                r.routing_number or "-",
+                (r.institution_name or "-")[:30],
+                "-" if r.created_at is None else _format_timestamp(r.created_at)[:16].replace("T", " "),
+                "-" if r.verified_at is None else _format_timestamp(r.verified_at)[:16].replace("T", " "),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    if not records:
+        lines.append("(no microdeposits)")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
