@@ -461,7 +461,7 @@ class Scenario:
 
 
 _SCENARIOS: list[Scenario] = [
-    Scenario("ok", ("S12", "S13a", "S13b", "S14"),
+    Scenario("ok", ("S14", "S12", "S13a", "S13b"),
              "200 with the OpenAPI example record and an observed one -> ok, exact canonical "
              "records; 1 request", serve_ok, "ok", OK_EXPECTED),
     Scenario("empty", ("S14", "S2"),
