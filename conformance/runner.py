@@ -123,7 +123,7 @@ def rules_for_difference(difference: str, rules: Iterable[str]) -> list[str]:
     if name in oracle.FIELD_RULES:
         named = list(oracle.FIELD_RULES[name])
         named += [r for r in rules if r not in named and any(r.startswith(b) for b in named)]
-        if " member " in difference:
+        if match.group(2):  # a record without one of its 18 members
             named.append("S12")
         return named
     if match and name is not None:

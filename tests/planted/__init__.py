@@ -1,0 +1,23 @@
+"""Planted bugs: small adapters, each with exactly ONE bug, that the kit must be shown to catch.
+
+Most wrap the bundled adapter `conformance.adapters.nexus_micro.handle` and corrupt its input or
+output; the fetch bugs use `_fetch.fetch`, a small urllib client with one knob turned. See
+`PLANTED` for each module's bug and the rule id the kit must name.
+"""
+
+# module -> (rule id the kit must name, phases to run, HTTP scenarios to run or None)
+PLANTED = {
+    "routing_zero": ("S7", "vectors,properties", None),
+    "null_crash": ("S5a", "vectors,properties", None),
+    "bool_status": ("S8", "vectors,properties", None),
+    "offset_sign": ("S9a", "vectors,properties", None),
+    "unknown_status": ("S10", "vectors,properties", None),
+    "non_object_crash": ("S3", "vectors,properties", None),
+    "drops_extra": ("S5b", "vectors,properties", None),
+    "redirect_token": ("S22a", "http", ("redirect_cross_origin", "redirect_307")),
+    "truncated_body": ("S20b", "http", ("truncated", "broken_chunked")),
+    "expired_as_http_error": ("S14", "http", ("expired_code_on_400",)),
+    "retry_400": ("S17", "http", ("bad_request",)),
+    "ignore_retry_after": ("S17b", "http", ("rate_limited_then_ok", "rate_limited_long_retry_after")),
+    "no_size_cap": ("S20a", "http", ("oversized", "oversized_chunked")),
+}
