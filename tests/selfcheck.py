@@ -1,0 +1,56 @@
+"""Portability self-check: run by each CPython found (tests/test_portability.py) with `python -I`.
+
+Prints one JSON line per case: the canonical output or the error category. Only the standard
+library and nexus_micro.py (found in the current directory) may be used here.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.getcwd())  # -I leaves the current directory off sys.path
+import nexus_micro as nm  # noqa: E402
+
+SEED = {
+    "account_name": "My Test Account", "account_number": "333312345", "account_type": 1,
+    "account_type_name": "CHECKING", "created_at": "2021-09-01T18:29:06.000Z", "email": "example@example.com",
+    "error_code": None, "error_message": None, "first_name": "Josh",
+    "guid": "MIC-09ba578e-8448-4f7f-89e1-b62ff2517edb", "institution_name": "MX Bank", "last_name": "James",
+    "routing_number": 91000019, "status": 1, "status_name": "REQUESTED",
+    "updated_at": "2021-09-01T18:29:07.000Z", "verified_at": "2021-09-01T18:29:07.000Z",
+}  # fmt: skip
+
+
+def wrap(record):
+    return json.dumps({"micro_deposits": [{"micro_deposit": record}]}).encode()
+
+
+CASES = [
+    ("seed", wrap(SEED), False),
+    ("seed-strict", wrap(SEED), True),
+    ("offset", wrap({"created_at": "2021-10-22T21:44:38.000+05:30"}), False),
+    ("nanos", wrap({"created_at": "2021-10-22T21:44:38.123456789Z"}), False),
+    ("no-offset", wrap({"updated_at": "2021-10-22T21:44:38"}), False),
+    ("week-date", wrap({"created_at": "2021-W35-3T18:29:06Z"}), False),
+    ("short-time", wrap({"created_at": "2021-09-01T18Z"}), False),
+    ("year-999", wrap({"created_at": "0999-01-02T03:04:05Z"}), False),
+    ("arabic-digits", wrap({"routing_number": "\u0660\u0669\u0661", "status": "\u0661"}), False),
+    ("bool-status", wrap({"status": True, "account_type": 2.0}), False),
+    ("big-int", b'{"micro_deposits": [{"micro_deposit": {"account_number": 12345678901234567890}}]}', False),
+    ("nan", b'{"micro_deposits": [], "x": NaN}', False),
+    ("huge", b'{"micro_deposits": [], "x": 1e400}', False),
+    ("digits-4301", b'{"x": ' + b"1" * 4301 + b"}", False),
+    ("surrogate", b'{"x": "\\ud800"}', False),
+    ("deep", b"{\"x\": " + b"[" * 5000 + b"]" * 5000 + b"}", False),
+    ("bom", b"\xef\xbb\xbf" + wrap({"guid": "g"}), False),
+    ("utf16", '{"micro_deposits": []}'.encode("utf-16"), False),
+    ("skip", b'{"micro_deposits": [1, {"micro_deposit": null}]}', False),
+]
+
+for name, body, strict in CASES:
+    try:
+        out = nm.parse_microdeposits(body, strict=strict).to_dict()
+    except nm.NexusError as exc:
+        out = {"error": exc.category}
+    print(json.dumps({"case": name, "result": out}, sort_keys=True))
+print(json.dumps({"case": "version", "result": "%d.%d" % sys.version_info[:2]}))
