@@ -65,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("run", "serve", "-h", "--help"):
+        argv = ["run", *argv]  # `python -m conformance [run options]` means `run`
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["run"])
     if args.command == "serve":
         from conformance import server
 

@@ -13,6 +13,7 @@ from conformance.runner import ERRORED, FAIL, PASS, SKIPPED, XFAIL, XPASS, CaseR
 REPORT_FORMAT = 1
 MARK = {PASS: ".", FAIL: "F", ERRORED: "E", SKIPPED: "s", XFAIL: "x", XPASS: "U"}
 COLUMNS = (PASS, FAIL, ERRORED, SKIPPED, XFAIL, XPASS)
+HEADINGS = ("pass", "fail", "errored", "skipped", "xfail", "xpass")
 
 
 class StderrProgress(Progress):
@@ -38,7 +39,7 @@ class StderrProgress(Progress):
 
 def _table(title: str, rows: dict[str, dict[str, int]]) -> list[str]:
     width = max([len(title)] + [len(k) for k in rows])
-    head = f"{title:<{width}}  " + " ".join(f"{c[:8]:>8}" for c in COLUMNS)
+    head = f"{title:<{width}}  " + " ".join(f"{h:>8}" for h in HEADINGS)
     lines = [head, "-" * len(head)]
     for key in sorted(rows, key=_rule_key):
         lines.append(f"{key:<{width}}  " + " ".join(f"{rows[key].get(c, 0):>8}" for c in COLUMNS))
@@ -57,7 +58,7 @@ def by_rule(run: RunResult) -> dict[str, dict[str, int]]:
     """Counts per rule id (a case counts once for each rule it names)."""
     rows: dict[str, dict[str, int]] = {}
     for result in run.results:
-        for rule in result.rules or ["(none)"]:
+        for rule in result.rules:  # a passing property names no rule
             row = rows.setdefault(rule, {})
             row[result.status] = row.get(result.status, 0) + 1
     return rows
@@ -116,6 +117,9 @@ def text_summary(run: RunResult) -> str:
     lines += ["", f"{len(run.results)} cases: {total}",
               f"{run.calls} adapter calls in {run.seconds:.1f} s = {cases_per_second(run):.0f} calls/s "
               f"({run.mode}); {run.restarts} restart(s)"]
+    for phase, stats in run.phases.items():
+        rate = stats["calls"] / stats["seconds"] if stats["seconds"] > 0 else 0.0
+        lines.append(f"  {phase:<10} {stats['calls']:>6} calls in {stats['seconds']:6.1f} s = {rate:6.0f} calls/s")
     unexpected = run.unexpected()
     lines.append("RESULT: " + (f"FAIL ({len(unexpected)} unexpected)" if unexpected else "PASS"))
     return "\n".join(lines) + "\n"
@@ -138,6 +142,7 @@ def to_json(run: RunResult) -> dict:
         "adapter_calls": run.calls,
         "calls_per_second": round(cases_per_second(run), 1),
         "restarts": run.restarts,
+        "phase_stats": {k: {"calls": v["calls"], "seconds": round(v["seconds"], 3)} for k, v in run.phases.items()},
         "counts": run.counts(),
         "by_rule": by_rule(run),
         "by_kind": by_group(run),

@@ -73,6 +73,7 @@ class RunResult:
     calls: int
     restarts: int
     stderr_tail: str = ""
+    phases: dict[str, dict] = field(default_factory=dict)  # phase -> {"calls", "seconds"}
 
     def unexpected(self) -> list[CaseResult]:
         """Cases that make the run fail."""
@@ -447,17 +448,18 @@ def run(adapter: Adapter, config: RunConfig, progress: Progress | None = None) -
         adapter.close()
         raise
     results: list[CaseResult] = []
+    phase_stats: dict[str, dict] = {}
     try:
-        if "vectors" in config.phases:
-            results += run_vectors(adapter, config, progress)
-        if "properties" in config.phases:
-            results += run_properties(adapter, config, progress)
-        if "http" in config.phases:
-            results += run_http(adapter, config, progress)
+        for phase, function in (("vectors", run_vectors), ("properties", run_properties), ("http", run_http)):
+            if phase not in config.phases:
+                continue
+            calls, begun = adapter.calls, time.perf_counter()
+            results += function(adapter, config, progress)
+            phase_stats[phase] = {"calls": adapter.calls - calls, "seconds": time.perf_counter() - begun}
     finally:
         tail = adapter.stderr_tail()
         adapter.close()
     apply_expected_failures(results, config.expected_failures)
     mode = "subprocess" if adapter.__class__.__name__ == "SubprocessAdapter" else "in-process"
     return RunResult(config, dict(adapter.implementation), adapter.description, mode, results,
-                     time.perf_counter() - started, adapter.calls, adapter.restarts, tail)
+                     time.perf_counter() - started, adapter.calls, adapter.restarts, tail, phase_stats)
