@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--examples", type=int, default=200, metavar="N",
                      help="hypothesis examples per profile (default 200)")
     run.add_argument("--seed", type=int, help="hypothesis seed (default: random, printed)")
+    run.add_argument("--no-shrink", action="store_true",
+                     help="report the first failing example as found, not hypothesis's minimal one")
     run.add_argument("--only", default="vectors,properties,http", metavar="PHASES",
                      help="comma list of vectors,properties,http (default all)")
     run.add_argument("--scenario", action="append", metavar="NAME", help="HTTP scenario (repeatable; default all)")
@@ -96,7 +98,8 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         phases=phases, profiles=tuple(args.profile or runner.DEFAULT_PROFILES), examples=args.examples,
         seed=seed, scenarios=tuple(args.scenario) if args.scenario else None,
         vectors=tuple(args.vector) if args.vector else None, expected_failures=expected,
-        strict_expected=args.strict_expected, require_recommended=args.require_recommended, label=label)
+        strict_expected=args.strict_expected, require_recommended=args.require_recommended, label=label,
+        shrink=not args.no_shrink)
     adapter = protocol.make_adapter(args.impl, args.python, cwd=args.cwd, parse_timeout=args.timeout,
                                     fetch_timeout=3 * args.timeout)
     progress = runner.Progress() if args.quiet else report.StderrProgress()

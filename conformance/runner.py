@@ -57,6 +57,7 @@ class RunConfig:
     expected_failures: tuple[str, ...] = ()
     strict_expected: bool = False
     require_recommended: bool = False
+    shrink: bool = True  # False: report the first failing example as found (faster)
     label: str = ""
 
 
@@ -249,7 +250,7 @@ class _Mismatch(AssertionError):
 def run_property(adapter: Adapter, profile: str, config: RunConfig) -> list[CaseResult]:
     """One hypothesis property: the adapter's reply equals oracle.expect_parse. On failure the
     result holds hypothesis's shrunk counterexample and the seed that reproduces it."""
-    from hypothesis import HealthCheck, Verbosity, given, seed, settings
+    from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
     from conformance import spec, strategies
 
     stats = {"examples": 0, "skipped": 0}
@@ -281,7 +282,8 @@ def run_property(adapter: Adapter, profile: str, config: RunConfig) -> list[Case
             "expected": _summary(expected), "actual": _reply_summary(reply), "difference": message,
             "rules": rules,
             "reproduce": f"python -m conformance run {config.label} --only properties --profile "
-                         f"{profile} --examples {config.examples} --seed {config.seed}".replace("  ", " "),
+                         f"{profile} --examples {config.examples} --seed {config.seed}"
+                         f"{'' if config.shrink else ' --no-shrink'}".replace("  ", " "),
         }
         error = _Mismatch(FAIL if verdict == FAIL else ERRORED, details)
         if reply.get("protocol_error") == HANG:
@@ -292,7 +294,8 @@ def run_property(adapter: Adapter, profile: str, config: RunConfig) -> list[Case
     prop = seed(config.seed)(prop)
     prop = settings(max_examples=config.examples, database=None, deadline=None, derandomize=False,
                     verbosity=Verbosity.quiet, report_multiple_bugs=False,
-                    suppress_health_check=list(HealthCheck))(prop)
+                    suppress_health_check=list(HealthCheck),
+                    phases=[p for p in Phase if config.shrink or p not in (Phase.shrink, Phase.explain)])(prop)
     started = time.perf_counter()
     case_id = f"property:{profile}"
     try:
