@@ -24,26 +24,26 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs 6-10 ms to import and is only needed by type checkers
-    from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple, Union
+    from typing import Any, Callable, Iterable, Mapping, Tuple, Union
 
     _Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "INTEGRATION_URL",
+    "PRODUCTION_URL",
     "AccountType",
     "Client",
     "Drift",
     "Forbidden",
     "HTTPError",
-    "INTEGRATION_URL",
     "MalformedResponse",
     "Microdeposit",
     "MicrodepositList",
     "MicrodepositStatus",
     "NexusError",
     "NotFound",
-    "PRODUCTION_URL",
     "RateLimited",
     "Request",
     "ResponseTooLarge",
@@ -54,12 +54,12 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "UnexpectedRedirect",
+    "__version__",
     "build_request",
     "list_microdeposits",
     "main",
     "parse_microdeposits",
     "parse_response",
-    "__version__",
 ]
 
 INTEGRATION_URL = "https://int-data.moneydesktop.com/"
@@ -106,10 +106,10 @@ class HTTPError(NexusError):
         text: str,
         *,
         status: int,
-        code: Optional[str] = None,
-        message: Optional[str] = None,
-        request_id: Optional[str] = None,
-        retry_after: Optional[float] = None,
+        code: str | None = None,
+        message: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(text)
         self.status = status
@@ -160,7 +160,7 @@ class UnexpectedRedirect(NexusError):
 
     category = "unexpected_redirect"
 
-    def __init__(self, text: str, *, status: int, location: Optional[str]) -> None:
+    def __init__(self, text: str, *, status: int, location: str | None) -> None:
         super().__init__(text)
         self.status = status
         self.location = location
@@ -241,10 +241,6 @@ _INT_POS = (2, 13)
 _TS_POS = (4, 15, 16)
 _ROUTING_POS = 12
 _TS_FIELDS = ("created_at", "updated_at", "verified_at")
-# Timestamps are validated while parsing (drift needs it) but become datetimes on first
-# access (see Microdeposit.__getattr__): eager conversion tripled the per-record cost.
-_TS_SLOTS = {"created_at": "_created_at_s", "updated_at": "_updated_at_s", "verified_at": "_verified_at_s"}
-_ATTR_NAMES = tuple(_TS_SLOTS.get(name, name) for name in _FIELDS)
 _HIDDEN = frozenset({"email", "first_name", "last_name", "account_name"})  # S22b
 
 
@@ -253,7 +249,7 @@ class Drift:
     """One coercion, assumption or skip (S11). ``got`` holds the value; the repr shows its type only."""
 
     index: int  # position in the response's micro_deposits array (skipped items count)
-    field: Optional[str]  # None for a skipped item
+    field: str | None  # None for a skipped item
     got_type: str  # JSON type of what came: string, integer, number, boolean, null, array, object
     action: str  # coerced, padded, nulled, assumed_utc, truncated, skipped
     rule: str
@@ -264,45 +260,58 @@ class Drift:
         return f"{where}: {self.got_type} {self.action} ({self.rule})"
 
 
+class _Timestamp:
+    """A timestamp field that holds the accepted S9 string until first read, then its datetime.
+
+    Converting three timestamps per record eagerly doubled parse time; most callers never
+    read all of them. A data descriptor, so the dataclass __init__ stores through it too.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, owner: type | None = None) -> _dt.datetime | None:
+        if obj is None:
+            return None  # the dataclass field default
+        state = obj.__dict__
+        value = state.get(self.name)
+        if type(value) is str:
+            value = _parse_timestamp(value)[0]
+            state[self.name] = value  # cache: equal for every reader, so safe across threads
+        return value
+
+    def __set__(self, obj: object, value: _dt.datetime | None) -> None:
+        obj.__dict__[self.name] = value  # only reachable through object.__setattr__ (frozen)
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
 class Microdeposit:
     """One microdeposit, its 17 fields typed and normalised by spec/SEMANTICS.md S5-S10.
 
     ``extra`` holds fields the spec does not name, as they came (S5b); ``raw`` is the
     original ``micro_deposit`` object. The repr hides names, email and all but the last
-    4 characters of the account number (S22b).
+    4 characters of the account number (S22b). A field the server did not send is None.
     """
 
-    account_name: Optional[str]
-    account_number: Optional[str]
-    account_type: Optional[int]
-    account_type_name: Optional[str]
-    created_at: Optional[_dt.datetime]
-    email: Optional[str]
-    error_code: Optional[str]
-    error_message: Optional[str]
-    first_name: Optional[str]
-    guid: Optional[str]
-    institution_name: Optional[str]
-    last_name: Optional[str]
-    routing_number: Optional[str]
-    status: Optional[int]
-    status_name: Optional[str]
-    updated_at: Optional[_dt.datetime]
-    verified_at: Optional[_dt.datetime]
+    account_name: str | None = None
+    account_number: str | None = None
+    account_type: int | None = None
+    account_type_name: str | None = None
+    created_at: _dt.datetime | None = _Timestamp()  # type: ignore[assignment]
+    email: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    first_name: str | None = None
+    guid: str | None = None
+    institution_name: str | None = None
+    last_name: str | None = None
+    routing_number: str | None = None
+    status: int | None = None
+    status_name: str | None = None
+    updated_at: _dt.datetime | None = _Timestamp()  # type: ignore[assignment]
+    verified_at: _dt.datetime | None = _Timestamp()  # type: ignore[assignment]
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
     raw: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for a timestamp not yet converted (records built by the parser).
-        slot = _TS_SLOTS.get(name)
-        state = self.__dict__
-        if slot is None or slot not in state:
-            raise AttributeError(name)
-        text = state[slot]
-        value = None if text is None else _timestamp_value(text)
-        state[name] = value  # cache; bypasses the frozen __setattr__ on purpose
-        return value
 
     def __repr__(self) -> str:
         shown = []
@@ -319,12 +328,12 @@ class Microdeposit:
         return f"Microdeposit({', '.join(shown)})"
 
     @property
-    def status_enum(self) -> Optional[MicrodepositStatus]:
+    def status_enum(self) -> MicrodepositStatus | None:
         """The known status named by ``status_name``, or None (S10: answer from the name)."""
         return MicrodepositStatus.__members__.get(self.status_name or "")
 
     @property
-    def account_type_enum(self) -> Optional[AccountType]:
+    def account_type_enum(self) -> AccountType | None:
         """The known account type named by ``account_type_name``, or None."""
         return AccountType.__members__.get(self.account_type_name or "")
 
@@ -348,7 +357,7 @@ class Microdeposit:
         out: dict[str, Any] = {}
         for name in _FIELDS:
             value = getattr(self, name)
-            out[name] = _format_timestamp(value) if name in _TS_SLOTS and value is not None else value
+            out[name] = _format_timestamp(value) if name in _TS_FIELDS and value is not None else value
         out["extra"] = _copy_json(self.extra)
         return out
 
@@ -356,16 +365,37 @@ class Microdeposit:
 class MicrodepositList(tuple):  # type: ignore[type-arg]
     """The records of a response, in order, with ``drift`` notes and the ``raw`` body (S2, S11)."""
 
-    drift: Tuple[Drift, ...]
     raw: Mapping[str, Any]
+    _notes: list[Drift]
+    _positions: list[int] | None
+    _drift: tuple[Drift, ...] | None
 
     def __new__(
-        cls, records: Iterable[Microdeposit] = (), drift: Iterable[Drift] = (), raw: Optional[Mapping[str, Any]] = None
+        cls,
+        records: Iterable[Microdeposit] = (),
+        drift: Iterable[Drift] = (),
+        raw: Mapping[str, Any] | None = None,
+        positions: list[int] | None = None,
     ) -> MicrodepositList:
         self = super().__new__(cls, records)
-        self.drift = tuple(drift)
         self.raw = {} if raw is None else raw
+        self._notes = list(drift)
+        # Lenient parsing leaves timestamp strings unchecked; their notes are made on first read
+        # of .drift. positions[i] is the item index of record i (skipped items count, S11).
+        self._positions = positions
+        self._drift = None if positions is not None else tuple(self._notes)
         return self
+
+    @property
+    def drift(self) -> tuple[Drift, ...]:
+        """Every coercion, assumption or skip, in item then spec-field order (S11)."""
+        if self._drift is None:
+            notes = list(self._notes)
+            for index, record in zip(self._positions or (), self):
+                notes.extend(_timestamp_notes(record.raw, index))
+            notes.sort(key=lambda d: (d.index, _FIELD_POS.get(d.field or "", -1)))
+            self._drift = tuple(notes)
+        return self._drift
 
     def __repr__(self) -> str:
         return f"MicrodepositList({len(self)} record(s), {len(self.drift)} drift note(s))"
@@ -426,7 +456,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _SURROGATE_CHAR = re.compile("[\ud800-\udfff]")
 
 
-def _load_json(body: Union[bytes, bytearray, memoryview, str]) -> dict[str, Any]:
+def _load_json(body: bytes | bytearray | memoryview | str) -> dict[str, Any]:
     """Decode and parse a body by S1, raising MalformedResponse for anything else."""
     if isinstance(body, str):
         text = body[1:] if body.startswith("\ufeff") else body  # S1b
@@ -536,7 +566,7 @@ _UTC = _dt.timezone.utc
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-def _parse_timestamp(text: str) -> Tuple[Optional[_dt.datetime], Optional[str], str]:
+def _parse_timestamp(text: str) -> tuple[_dt.datetime | None, str | None, str]:
     """S9: (UTC datetime or None, drift action or None, rule id) for one timestamp string."""
     m = _TS_FULL(text)
     if m is None:
@@ -544,7 +574,7 @@ def _parse_timestamp(text: str) -> Tuple[Optional[_dt.datetime], Optional[str], 
     year, month, day, hour, minute, second = (int(g) for g in m.group(1, 2, 3, 4, 5, 6))
     fraction, zone = m.group(7), m.group(8)
     leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    if not (1 <= year and 1 <= month <= 12 and hour <= 23 and minute <= 59 and second <= 59):
+    if not (year >= 1 and 1 <= month <= 12 and hour <= 23 and minute <= 59 and second <= 59):
         return None, "nulled", "S9e"
     if not 1 <= day <= (29 if month == 2 and leap else _DAYS[month - 1]):
         return None, "nulled", "S9e"
@@ -568,12 +598,12 @@ def _parse_timestamp(text: str) -> Tuple[Optional[_dt.datetime], Optional[str], 
     return value, None, "S9a"
 
 
-def _timestamp_value(text: str) -> Optional[_dt.datetime]:
+def _timestamp_value(text: str) -> _dt.datetime | None:
     """The datetime of a timestamp string that parsing already accepted."""
     return _parse_timestamp(text)[0]
 
 
-def _timestamp_check(value: Any) -> Tuple[Optional[str], Optional[str], str]:
+def _timestamp_check(value: Any) -> tuple[str | None, str | None, str]:
     """Slow path of S9: (text to keep for lazy conversion or None, drift action or None, rule)."""
     if type(value) is not str:
         return None, "nulled", "S9e"
@@ -584,19 +614,17 @@ def _timestamp_check(value: Any) -> Tuple[Optional[str], Optional[str], str]:
 def _format_timestamp(value: _dt.datetime) -> str:
     # Not strftime: "%Y" does not zero-pad years below 1000 on glibc (S12).
     v = value.astimezone(_UTC) if value.tzinfo is not None else value
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}Z"
-    )
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}Z"
 
 
-def _string_field(value: Any) -> Tuple[Optional[str], Optional[str]]:
+def _string_field(value: Any) -> tuple[str | None, str | None]:
     """S6 for a value that is not str or None: (new value, drift action)."""
     if type(value) is int:
         return str(value), "coerced"
     return None, "nulled"
 
 
-def _routing_field(value: Any) -> Tuple[Optional[str], Optional[str]]:
+def _routing_field(value: Any) -> tuple[str | None, str | None]:
     """S7: (new value, drift action or None)."""
     if type(value) is str:
         if len(value) < 9 and _ASCII_DIGITS(value):
@@ -608,7 +636,7 @@ def _routing_field(value: Any) -> Tuple[Optional[str], Optional[str]]:
     return None, "nulled"
 
 
-def _int_field(value: Any) -> Tuple[Optional[int], Optional[str]]:
+def _int_field(value: Any) -> tuple[int | None, str | None]:
     """S8 for a value that is not int or None: (new value, drift action)."""
     kind = type(value)
     if kind is float:
@@ -628,19 +656,34 @@ def _field_rule(pos: int) -> str:
     return "S6"
 
 
-# Type signatures (tuple of the 17 value types) known to need no coercion: every string
-# field str/None, every integer field int/None. Bounded so that hostile input cannot grow it.
-_CLEAN_SIGNATURES: dict[Tuple[type, ...], bool] = {}
+def _timestamp_notes(obj: Mapping[str, Any], index: int) -> list[Drift]:
+    """Drift notes for the string timestamps of one micro_deposit object (S9)."""
+    notes = []
+    for name in _TS_FIELDS:
+        text = obj.get(name)
+        if type(text) is str and not _TS_CLEAN(text):
+            _, action, rule = _parse_timestamp(text)
+            if action:
+                notes.append(Drift(index, name, "string", action, rule, text))
+    return notes
+
+
+# Key orders + value types seen before, and whether they need no coercion: each string field
+# str/None, each integer field int/None. Real servers send one shape, so this is nearly always
+# a hit. Bounded, so that hostile input cannot grow it.
+_CLEAN_SHAPES: dict[tuple[tuple[str, ...], tuple[type, ...]], bool] = {}
 _STR_OK = (str, type(None))
 _INT_OK = (int, type(None))
+_INT_FIELDS = ("account_type", "status")
 
 
-def _signature_is_clean(sig: Tuple[type, ...]) -> bool:
-    clean = _CLEAN_SIGNATURES.get(sig)
+def _is_clean_shape(shape: tuple[tuple[str, ...], tuple[type, ...]]) -> bool:
+    clean = _CLEAN_SHAPES.get(shape)
     if clean is None:
-        clean = all(kind in (_INT_OK if i in _INT_POS else _STR_OK) for i, kind in enumerate(sig))
-        if len(_CLEAN_SIGNATURES) < 4096:
-            _CLEAN_SIGNATURES[sig] = clean
+        names, kinds = shape
+        clean = all(kind in (_INT_OK if name in _INT_FIELDS else _STR_OK) for name, kind in zip(names, kinds))
+        if len(_CLEAN_SHAPES) < 4096:
+            _CLEAN_SHAPES[shape] = clean
     return clean
 
 
@@ -648,66 +691,78 @@ _object_new = object.__new__
 _object_setattr = object.__setattr__
 
 
-def _build_record(obj: dict[str, Any], index: int, notes: List[Drift]) -> Microdeposit:
-    """One ``micro_deposit`` object to a Microdeposit by S5-S9, appending drift to ``notes``."""
-    values = list(map(obj.get, _FIELDS))  # missing and null both become None (S5a)
-    found: List[Drift] = []
-    if not _signature_is_clean(tuple(map(type, values))):
-        for pos, value in enumerate(values):
-            if value is None or pos in _TS_POS or pos == _ROUTING_POS:
-                continue
-            if pos in _INT_POS:
-                if type(value) is int:
-                    continue
-                new, action = _int_field(value)
-            elif type(value) is str:
-                continue
-            else:
-                new, action = _string_field(value)
+def _build_record(obj: dict[str, Any], index: int, notes: list[Drift], strict: bool) -> Microdeposit:
+    """One ``micro_deposit`` object to a Microdeposit by S5-S9, appending drift to ``notes``.
+
+    Timestamp strings are checked here only in strict mode; lenient mode checks them when
+    ``MicrodepositList.drift`` is first read, and the field converts on first access.
+    """
+    if len(obj) == 17 and obj.keys() <= _FIELD_SET and _is_clean_shape((tuple(obj), tuple(map(type, obj.values())))):
+        # Fast path (S5): every field present, nothing to coerce; the copy becomes the record.
+        state = obj.copy()
+        routing = state["routing_number"]
+        if routing is not None and len(routing) < 9 and _ASCII_DIGITS(routing):
+            state["routing_number"] = routing.rjust(9, "0")  # S7
+            notes.append(Drift(index, "routing_number", "string", "padded", "S7", routing))
+        if strict:
+            notes.extend(_timestamp_notes(obj, index))
+        state["extra"] = {}
+    else:
+        state = _coerce_fields(obj, index, notes, strict)
+    state["raw"] = obj
+    record = _object_new(Microdeposit)
+    _object_setattr(record, "__dict__", state)
+    return record
+
+
+def _coerce_fields(obj: dict[str, Any], index: int, notes: list[Drift], strict: bool) -> dict[str, Any]:
+    """The general path of S5-S9: any shape, extra fields, coercions; returns the record state."""
+    state: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    found: list[Drift] = []
+    for name, value in obj.items():
+        pos = _FIELD_POS.get(name)
+        if pos is None:
             if type(value) is dict or type(value) is list:
                 _check_depth(value, 5)
-            values[pos] = new
-            found.append(Drift(index, _FIELDS[pos], _json_type(value), action or "", _field_rule(pos), value))
-    routing = values[_ROUTING_POS]
-    if routing is not None and (type(routing) is not str or len(routing) < 9):
-        new, action = _routing_field(routing)
-        if action:
-            if type(routing) is dict or type(routing) is list:
-                _check_depth(routing, 5)
-            values[_ROUTING_POS] = new
-            found.append(Drift(index, "routing_number", _json_type(routing), action, "S7", routing))
-    for pos in _TS_POS:
-        text = values[pos]
-        if text is None or (type(text) is str and _TS_CLEAN(text)):
+            extra[name] = value  # S5b
             continue
-        if type(text) is dict or type(text) is list:
-            _check_depth(text, 5)
-        kept, action, rule = _timestamp_check(text)
-        values[pos] = kept
+        if value is None:
+            continue  # S5a: the class default is None
+        new: Any = value
+        action: str | None = None
+        rule = "S6"
+        if pos == _ROUTING_POS:
+            new, action = _routing_field(value)
+            rule = "S7"
+        elif pos in _INT_POS:
+            if type(value) is not int:
+                new, action = _int_field(value)
+            rule = "S8"
+        elif pos in _TS_POS:
+            if type(value) is not str:
+                new, action, rule = None, "nulled", "S9e"
+            elif strict:
+                kept, action, rule = _timestamp_check(value)
+                new = kept
+        elif type(value) is not str:
+            new, action = _string_field(value)
         if action:
-            found.append(Drift(index, _FIELDS[pos], _json_type(text), action, rule, text))
-    if obj.keys() <= _FIELD_SET:
-        extra: dict[str, Any] = {}
-    else:
-        extra = {k: v for k, v in obj.items() if k not in _FIELD_SET}
-        for v in extra.values():
-            if type(v) is dict or type(v) is list:
-                _check_depth(v, 5)
+            if type(value) is dict or type(value) is list:
+                _check_depth(value, 5)
+            found.append(Drift(index, name, _json_type(value), action, rule, value))
+        state[name] = new
     if found:
         found.sort(key=lambda d: _FIELD_POS[d.field or ""])
         notes.extend(found)
-    record = _object_new(Microdeposit)
-    state = dict(zip(_ATTR_NAMES, values))
     state["extra"] = extra
-    state["raw"] = obj
-    _object_setattr(record, "__dict__", state)
-    return record
+    return state
 
 
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_microdeposits(body: Union[bytes, str], *, strict: bool = False) -> MicrodepositList:
+def parse_microdeposits(body: bytes | str, *, strict: bool = False) -> MicrodepositList:
     """Parse a 2xx ``GET /micro_deposits`` body into records, in order (S1-S12).
 
     Lenient mode (the default) coerces drifted values and records each change in the
@@ -725,8 +780,9 @@ def parse_microdeposits(body: Union[bytes, str], *, strict: bool = False) -> Mic
         raise MalformedResponse(
             f"'micro_deposits' is a {_json_type(items)}, not an array (S2); is this the /micro_deposits endpoint?"
         )
-    records: List[Microdeposit] = []
-    notes: List[Drift] = []
+    records: list[Microdeposit] = []
+    positions: list[int] = []
+    notes: list[Drift] = []
     for index, item in enumerate(items):
         obj = None
         if type(item) is dict:
@@ -738,7 +794,8 @@ def parse_microdeposits(body: Union[bytes, str], *, strict: bool = False) -> Mic
         elif type(item) is list:
             _check_depth(item, 3)
         if type(obj) is dict:
-            records.append(_build_record(obj, index, notes))
+            records.append(_build_record(obj, index, notes, strict))
+            positions.append(index)
         else:
             if type(obj) is list:
                 _check_depth(obj, 4)
@@ -746,10 +803,11 @@ def parse_microdeposits(body: Union[bytes, str], *, strict: bool = False) -> Mic
             notes.append(Drift(index, None, _json_type(got), "skipped", "S3", got))
         if strict and notes:
             raise SchemaDrift(f"strict mode: {notes[0]}; the server drifted from the spec", notes[0])
-    if notes and _log.isEnabledFor(logging.DEBUG):
-        for note in notes:
+    result = MicrodepositList(records, notes, doc, None if strict else positions)
+    if _log.isEnabledFor(logging.DEBUG):
+        for note in result.drift:
             _log.debug("drift: %s", note)  # Drift.__str__ names the type, never the value (S22b)
-    return MicrodepositList(records, notes, doc)
+    return result
 
 
 # --------------------------------------------------------------------------- the request (S13)
@@ -763,7 +821,7 @@ class Request:
 
     method: str
     url: str
-    headers: Tuple[Tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...]
 
     def __repr__(self) -> str:
         shown = tuple((k, "<redacted>" if k.lower() == "md-session-token" else v) for k, v in self.headers)
@@ -838,7 +896,7 @@ _USER_AGENT = f"nexus-micro/{__version__} python/{sys.version_info[0]}.{sys.vers
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id")
 
 
-def _header(headers: _Headers, name: str) -> Optional[str]:
+def _header(headers: _Headers, name: str) -> str | None:
     """The first value of header ``name``, compared case-insensitively."""
     items = headers.items() if hasattr(headers, "items") else headers
     wanted = name.lower()
@@ -848,10 +906,11 @@ def _header(headers: _Headers, name: str) -> Optional[str]:
     return None
 
 
-def _error_details(body: bytes) -> Tuple[Optional[str], Optional[str]]:
+def _error_details(body: bytes) -> tuple[str | None, str | None]:
     """(code, message) from an error body, read tolerantly (S15). Never raises."""
     try:
         doc = _load_json(body)
+        _check_depth(doc, 1)  # S1f applies here too; parse_microdeposits checks it during its walk
     except (NexusError, TypeError):
         return None, None
     code: Any = None
@@ -869,7 +928,7 @@ def _error_details(body: bytes) -> Tuple[Optional[str], Optional[str]]:
     return code, (message if type(message) is str else None)
 
 
-def _retry_after(value: Optional[str]) -> Optional[float]:
+def _retry_after(value: str | None) -> float | None:
     """S16: seconds to wait from a Retry-After value, or None when it says nothing usable."""
     if value is None:
         return None
@@ -929,7 +988,7 @@ def _raise_for_status(status: int, headers: _Headers, body: bytes, secrets: Iter
         cls = ServerError
     else:
         cls = HTTPError
-    request_id = next((v for v in map(lambda n: _header(headers, n), _REQUEST_ID_HEADERS) if v), None)
+    request_id = next((v for v in (_header(headers, n) for n in _REQUEST_ID_HEADERS) if v), None)
     retry_after = _retry_after(_header(headers, "Retry-After"))
     said = f"code {code}: {message}" if code or message else _excerpt(body.decode("utf-8", "replace")).lstrip("; ")
     # Only server-supplied text is redacted: a server may echo the token back (S22a).
@@ -947,7 +1006,7 @@ def _raise_for_status(status: int, headers: _Headers, body: bytes, secrets: Iter
     )
 
 
-def parse_response(status: int, headers: _Headers, body: Union[bytes, str], *, strict: bool = False) -> MicrodepositList:
+def parse_response(status: int, headers: _Headers, body: bytes | str, *, strict: bool = False) -> MicrodepositList:
     """Interpret a response: 2xx gives the records (S1-S12); anything else raises (S14).
 
     ``headers`` is a mapping or a list of (name, value) pairs; names are case-insensitive.
@@ -957,13 +1016,15 @@ def parse_response(status: int, headers: _Headers, body: Union[bytes, str], *, s
 
 
 def _parse_response(
-    status: int, headers: _Headers, body: Union[bytes, str], strict: bool, secrets: Iterable[str]
+    status: int, headers: _Headers, body: bytes | str, strict: bool, secrets: Iterable[str]
 ) -> MicrodepositList:
     if type(status) is not int:
         raise TypeError(f"status must be an int, not {type(status).__name__}")
     if 200 <= status <= 299:
         return parse_microdeposits(body, strict=strict)
-    _raise_for_status(status, headers, body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body), secrets)
+    _raise_for_status(
+        status, headers, body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body), secrets
+    )
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -987,15 +1048,15 @@ class Client:
 
     def __init__(
         self,
-        session_token: Optional[str] = None,
+        session_token: str | None = None,
         *,
         base_url: str = INTEGRATION_URL,
         timeout: float = 10.0,
-        deadline: Optional[float] = None,
+        deadline: float | None = None,
         max_retries: int = 2,
         max_response_bytes: int = 10 * _MiB,
         ssl_context: Any = None,
-        token_provider: Optional[Callable[[], str]] = None,
+        token_provider: Callable[[], str] | None = None,
     ) -> None:
         if session_token is None and token_provider is None:
             raise ValueError("give a session_token or a token_provider")
@@ -1048,7 +1109,7 @@ class Client:
                 _log.debug("retrying in %.3f s after %s", delay, exc.category)
                 time.sleep(delay)
 
-    def _retry_delay(self, exc: NexusError, attempt: int, ends: Optional[float]) -> Optional[float]:
+    def _retry_delay(self, exc: NexusError, attempt: int, ends: float | None) -> float | None:
         """Seconds to wait before the next attempt, or None when ``exc`` is final (S17)."""
         if attempt > self.max_retries:
             return None
@@ -1094,7 +1155,7 @@ class Client:
                 self._opener = _build_opener(self._ssl_context, _is_loopback(_host_of(self.base_url)))
             return self._opener
 
-    def _send(self, request: Request, ends: Optional[float], attempt: int, started: float) -> Tuple[int, Any, bytes]:
+    def _send(self, request: Request, ends: float | None, attempt: int, started: float) -> tuple[int, Any, bytes]:
         """One attempt: (status, headers, body), or a TransportError/Timeout/ResponseTooLarge."""
         import http.client
         import socket
@@ -1126,12 +1187,16 @@ class Client:
         except NexusError:
             raise
         except (socket.timeout, TimeoutError) as exc:
-            raise Timeout(f"no answer within {timeout:.3g} s (S21a): {_describe(exc)}; raise timeout or retry later") from None
+            raise Timeout(
+                f"no answer within {timeout:.3g} s (S21a): {_describe(exc)}; raise timeout or retry later"
+            ) from None
         except urllib.error.URLError as exc:
             reason = exc.reason
             if isinstance(reason, (socket.timeout, TimeoutError)):
                 raise Timeout(f"no answer within {timeout:.3g} s (S21a); raise timeout or retry later") from None
-            error = TransportError(f"could not reach {_host_of(request.url)}: {_describe(reason)}; check the network, proxy and base URL")
+            error = TransportError(
+                f"could not reach {_host_of(request.url)}: {_describe(reason)}; check the network, proxy and base URL"
+            )
             if isinstance(reason, ssl.SSLCertVerificationError):
                 error = TransportError(
                     f"TLS certificate of {_host_of(request.url)} failed verification: {_describe(reason)}; "
@@ -1140,7 +1205,9 @@ class Client:
                 error.retryable = False
             raise error from None
         except (http.client.HTTPException, OSError) as exc:
-            raise TransportError(f"the connection to {_host_of(request.url)} failed: {_describe(exc)}; retry later") from None
+            raise TransportError(
+                f"the connection to {_host_of(request.url)} failed: {_describe(exc)}; retry later"
+            ) from None
         finally:
             if response is not None:
                 response.close()
@@ -1156,7 +1223,7 @@ class Client:
         return status, headers, body
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: object) -> str:
     text = str(exc) or type(exc).__name__
     return text[:200]
 
@@ -1175,7 +1242,7 @@ def _build_opener(ssl_context: Any, loopback: bool) -> Any:
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
             return None  # urllib then raises HTTPError with the 3xx status
 
-    handlers: List[Any] = [_NoRedirect()]
+    handlers: list[Any] = [_NoRedirect()]
     if ssl_context is not None:
         handlers.append(urllib.request.HTTPSHandler(context=ssl_context))
     if loopback:
@@ -1183,7 +1250,7 @@ def _build_opener(ssl_context: Any, loopback: bool) -> Any:
     return urllib.request.build_opener(*handlers)
 
 
-def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: Optional[float]) -> bytes:
+def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: float | None) -> bytes:
     """Read a body: a 2xx past ``max_bytes`` raises ResponseTooLarge (S20a), a short one TransportError (S20b)."""
     ok = 200 <= status <= 299
     limit = max_bytes if ok else _ERROR_BODY_LIMIT  # S20c
@@ -1196,7 +1263,7 @@ def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: Opt
     if stream is None:
         return b""
     read = getattr(stream, "read1", None) or stream.read  # read1: one recv, so the deadline is checked often
-    chunks: List[bytes] = []
+    chunks: list[bytes] = []
     total = 0
     while True:
         if ends is not None and time.monotonic() > ends:
@@ -1218,7 +1285,7 @@ def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: Opt
     return b"".join(chunks)
 
 
-def list_microdeposits(session_token: Optional[str] = None, *, strict: bool = False, **options: Any) -> MicrodepositList:
+def list_microdeposits(session_token: str | None = None, *, strict: bool = False, **options: Any) -> MicrodepositList:
     """One call of ``GET /micro_deposits``: ``Client(session_token, **options).list_microdeposits()``."""
     return Client(session_token, **options).list_microdeposits(strict=strict)
 
@@ -1248,7 +1315,7 @@ _EXIT_CODES = (
 )
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """The ``python -m nexus_micro`` command line; returns the exit code."""
     import argparse
 
@@ -1260,7 +1327,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"nexus-micro {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="list")
-    ls = commands.add_parser("list", help="GET /micro_deposits", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ls = commands.add_parser(
+        "list", help="GET /micro_deposits", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ls.add_argument("--token-file", help="read the session token from this file (default: $MD_SESSION_TOKEN)")
     server = ls.add_mutually_exclusive_group()
     server.add_argument("--base-url", help=f"API root URL (default {INTEGRATION_URL})")
@@ -1303,7 +1372,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def _cli_token(token_file: Optional[str]) -> Optional[str]:
+def _cli_token(token_file: str | None) -> str | None:
     import os
 
     if token_file:
