@@ -77,12 +77,13 @@ def cli(*args: str, token: str | None = TOKEN, machine_output: bool = False, tim
     env = {k: v for k, v in os.environ.items() if k != "MD_SESSION_TOKEN" and not k.lower().endswith("_proxy")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONIOENCODING"] = "utf-8"
+    env.pop("PYTHONWARNINGS", None)
     if token is not None:
         env["MD_SESSION_TOKEN"] = token
     env.update(env_extra)
     proc = subprocess.run(
         [sys.executable, "-m", "nexus_micro", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", timeout=timeout,
+        cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout,
     )
     run = Run(proc)
     # S22: never the token, in any run; the full account number only in canonical data output
@@ -202,6 +203,37 @@ def test_without_verbose_drift_is_silent(serve):
     run = listing(server)
     assert run.code == 0, run
     assert run.err == ""
+
+
+def test_loopback_base_url_ignores_proxy_variables(serve):
+    # A proxy cannot reach the caller's loopback server: the client must not use one for it.
+    dead = f"http://127.0.0.1:{free_port()}"
+    server = serve(checks_token(reply(200, GOOD)))
+    run = listing(server, http_proxy=dead, HTTP_PROXY=dead, https_proxy=dead, all_proxy=dead)
+    assert run.code == 0, run
+    assert server.count == 1
+
+
+NON_ASCII = json.dumps({"micro_deposits": [{"micro_deposit": {"guid": "MIC-1", "institution_name": "Banque Société ✓"}}]})
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+def test_table_on_a_terminal_that_cannot_encode_a_name(serve, encoding):
+    # e.g. a Windows console: the CLI must still exit with a documented code, not a traceback.
+    server = serve(reply(200, NON_ASCII))
+    run = listing(server, PYTHONIOENCODING=encoding)
+    assert "Traceback" not in run.err, run
+    assert run.code == 0, run
+    assert "MIC-1" in run.out
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+def test_json_on_a_stdout_that_cannot_encode_a_name(serve, encoding):
+    server = serve(reply(200, NON_ASCII))
+    run = listing(server, "--json", PYTHONIOENCODING=encoding)
+    assert "Traceback" not in run.err, run
+    assert run.code == 0, run
+    assert json.loads(run.out)["micro_deposits"][0]["institution_name"] == "Banque Société ✓"
 
 
 # ============================================================================ exit 2

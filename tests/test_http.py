@@ -347,6 +347,30 @@ def test_503_retry_after_is_honoured(serve):
     assert second.arrived - first.answered >= 1.0 - 0.005
 
 
+def test_retry_after_with_leading_zeros_is_honoured(serve):
+    # "0000000000001" is 1*DIGIT, i.e. 1 second (S16); reading only its first digits gives 0.
+    server = serve(reply(429, "", [("Retry-After", "0000000000001")]), ok())
+    assert len(client(server).list_microdeposits()) == 1
+    first, second = server.requests
+    assert second.arrived - first.answered >= 1.0 - 0.005
+
+
+def test_first_retry_after_header_wins(serve):
+    server = serve(reply(503, "", [("Retry-After", "1"), ("Retry-After", "0")]), ok())
+    assert len(client(server).list_microdeposits()) == 1
+    first, second = server.requests
+    assert second.arrived - first.answered >= 1.0 - 0.005
+
+
+def test_503_with_retry_after_over_the_cap_is_final(serve):
+    server = serve(reply(503, "", [("Retry-After", "61")]), ok())
+    t0 = time.monotonic()
+    exc = fails(server, nm.ServerError, max_retries=3)
+    assert time.monotonic() - t0 < 0.5
+    assert exc.retry_after == 61.0 and exc.status == 503
+    assert server.count == 1
+
+
 def test_retry_after_over_the_cap_is_not_waited_for(serve):
     server = serve(reply(429, '{"error": {"code": "4290"}}', [("Retry-After", "120")]), ok())
     t0 = time.monotonic()
@@ -507,6 +531,15 @@ def test_token_provider_gives_the_first_token(serve):
     assert len(c.list_microdeposits()) == 1  # the token is kept, not asked for again
     assert len(calls) == 1
     assert [s.token for s in server.requests] == [NEW_TOKEN, NEW_TOKEN]
+
+
+def test_token_provider_on_a_4011_401(serve):
+    calls = []
+    server = serve(by_token(NEW_TOKEN, ok(), json_reply(401, {"error": {"code": "4011", "message": "Session expired"}})))
+    c = client(server, session_token=TOKEN, token_provider=lambda: calls.append(1) or NEW_TOKEN)
+    assert len(c.list_microdeposits()) == 1
+    assert len(calls) == 1
+    assert [s.token for s in server.requests] == [TOKEN, NEW_TOKEN]
 
 
 def test_401_without_token_provider_is_final(serve):
