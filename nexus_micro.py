@@ -813,6 +813,7 @@ def parse_microdeposits(body: bytes | str, *, strict: bool = False) -> Microdepo
 # --------------------------------------------------------------------------- the request (S13)
 
 _TOKEN_OK = re.compile("[!-~]+").fullmatch  # visible ASCII only (S13c)
+_URL_CHARS_OK = re.compile("[^\x00-\x20\x7f]+").fullmatch  # urlsplit silently drops tabs and newlines
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -845,6 +846,8 @@ def _check_base_url(base_url: str) -> str:
     """Validate a base URL by S13d and return it ending in '/'."""
     from urllib.parse import urlsplit  # not needed by parse-only users; keeps import fast
 
+    if not isinstance(base_url, str) or not _URL_CHARS_OK(base_url):
+        raise ValueError(f"base URL {base_url!r} holds whitespace or control characters (S13d)")
     try:
         parts = urlsplit(base_url)
         host = parts.hostname or ""
@@ -853,7 +856,7 @@ def _check_base_url(base_url: str) -> str:
         raise ValueError(f"base URL {base_url!r} is not a URL (S13d)") from None
     if parts.username is not None or parts.password is not None:
         raise ValueError("base URL must not hold a user name or password (S13d)")
-    if parts.query or parts.fragment or base_url.endswith(("?", "#")):
+    if "?" in base_url or "#" in base_url:
         raise ValueError(f"base URL {base_url!r} must not have a query or fragment (S13d)")
     if not host:
         raise ValueError(f"base URL {base_url!r} has no host (S13d); e.g. {INTEGRATION_URL!r}")
@@ -865,14 +868,17 @@ def _check_base_url(base_url: str) -> str:
 
 
 def _is_loopback(host: str) -> bool:
+    """``localhost``, a dotted-quad in 127.0.0.0/8, or ::1 (S13d); nothing looser."""
     if host.lower() == "localhost":
         return True
     import ipaddress
 
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)  # strict: no '127.1' or '0x7f.1' forms
     except ValueError:
         return False
+    # Exact, not is_loopback: 3.13 also calls IPv4-mapped ::ffff:127.0.0.1 loopback.
+    return address == ipaddress.IPv6Address("::1") if address.version == 6 else address.is_loopback
 
 
 def build_request(session_token: str, *, base_url: str = INTEGRATION_URL) -> Request:
