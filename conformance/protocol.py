@@ -168,7 +168,7 @@ class SubprocessAdapter(Adapter):
         try:
             self.proc = subprocess.Popen(
                 self.argv, cwd=self.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, bufsize=0)
+                stderr=subprocess.PIPE)  # buffered: readline on a raw pipe reads byte by byte
         except OSError as exc:
             raise AdapterStartError(f"cannot start {self.command!r}: {exc}") from exc
         self.lines = queue.Queue()
