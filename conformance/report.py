@@ -177,11 +177,10 @@ def to_junit(run: RunResult) -> ET.Element:
                              name=result.id, time=f"{result.seconds:.3f}")
         text = _clean(json.dumps(result.details, ensure_ascii=False, default=str, indent=1)[:8000])
         message = _clean(f"[{', '.join(result.rules)}] {result.message}"[:2000])
-        if result.status == FAIL or (result.status == XPASS and run.config.strict_expected):
-            if result.counts:
-                ET.SubElement(case, "failure", message=message, type=result.status).text = text
-            else:
-                ET.SubElement(case, "skipped", message="recommended tier failed: " + message)
+        if result.status in (FAIL, ERRORED) and not result.counts:
+            ET.SubElement(case, "skipped", message=f"recommended tier {result.status}: " + message)
+        elif result.status == FAIL or (result.status == XPASS and run.config.strict_expected):
+            ET.SubElement(case, "failure", message=message, type=result.status).text = text
         elif result.status == ERRORED:
             ET.SubElement(case, "error", message=message, type="errored").text = text
         elif result.status == SKIPPED:
