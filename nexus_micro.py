@@ -21,6 +21,7 @@ import logging
 import re
 import sys
 import time
+from types import MappingProxyType as _MappingProxy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs 6-10 ms to import and is only needed by type checkers
@@ -412,7 +413,7 @@ def _mask_account(number: str) -> str:
 
 def _copy_json(value: Any) -> Any:
     """A deep copy of a parsed JSON value, so callers cannot mutate a frozen record."""
-    if type(value) is dict:
+    if type(value) is dict or type(value) is _MappingProxy:
         return {k: _copy_json(v) for k, v in value.items()}
     if type(value) is list:
         return [_copy_json(v) for v in value]
@@ -677,18 +678,20 @@ _INT_OK = (int, type(None))
 _INT_FIELDS = ("account_type", "status")
 
 
-def _is_clean_shape(shape: tuple[tuple[str, ...], tuple[type, ...]]) -> bool:
-    clean = _CLEAN_SHAPES.get(shape)
-    if clean is None:
-        names, kinds = shape
-        clean = all(kind in (_INT_OK if name in _INT_FIELDS else _STR_OK) for name, kind in zip(names, kinds))
-        if len(_CLEAN_SHAPES) < 4096:
-            _CLEAN_SHAPES[shape] = clean
+def _learn_shape(shape: tuple[tuple[str, ...], tuple[type, ...]]) -> bool:
+    """Whether a (key order, value types) shape is the 17 known fields needing no coercion."""
+    names, kinds = shape
+    clean = all(
+        name in _FIELD_SET and kind in (_INT_OK if name in _INT_FIELDS else _STR_OK) for name, kind in zip(names, kinds)
+    )
+    if len(_CLEAN_SHAPES) < 4096:
+        _CLEAN_SHAPES[shape] = clean
     return clean
 
 
 _object_new = object.__new__
 _object_setattr = object.__setattr__
+_NO_EXTRA: Mapping[str, Any] = _MappingProxy({})  # shared by every record without extra fields
 
 
 def _build_record(obj: dict[str, Any], index: int, notes: list[Drift], strict: bool) -> Microdeposit:
@@ -697,7 +700,13 @@ def _build_record(obj: dict[str, Any], index: int, notes: list[Drift], strict: b
     Timestamp strings are checked here only in strict mode; lenient mode checks them when
     ``MicrodepositList.drift`` is first read, and the field converts on first access.
     """
-    if len(obj) == 17 and obj.keys() <= _FIELD_SET and _is_clean_shape((tuple(obj), tuple(map(type, obj.values())))):
+    clean: bool | None = False
+    if len(obj) == 17:  # 17 distinct keys, all known (checked by the shape): exactly the fields
+        shape = (tuple(obj), tuple(map(type, obj.values())))
+        clean = _CLEAN_SHAPES.get(shape)
+        if clean is None:
+            clean = _learn_shape(shape)
+    if clean:
         # Fast path (S5): every field present, nothing to coerce; the copy becomes the record.
         state = obj.copy()
         routing = state["routing_number"]
@@ -706,7 +715,7 @@ def _build_record(obj: dict[str, Any], index: int, notes: list[Drift], strict: b
             notes.append(Drift(index, "routing_number", "string", "padded", "S7", routing))
         if strict:
             notes.extend(_timestamp_notes(obj, index))
-        state["extra"] = {}
+        state["extra"] = _NO_EXTRA
     else:
         state = _coerce_fields(obj, index, notes, strict)
     state["raw"] = obj
