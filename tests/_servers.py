@@ -86,13 +86,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    tls: Any = None  # an ssl.SSLContext (server side) to speak HTTPS
+    connections = 0  # TCP connections accepted, counted before any TLS handshake
+
+    def get_request(self) -> Tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        self.connections += 1
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True)  # a failed handshake raises OSError
+        return sock, addr
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # resets and aborted reads are expected here
 
 
 class Server:
-    def __init__(self, script: Sequence[Responder]) -> None:
+    def __init__(self, script: Sequence[Responder], tls: Any = None) -> None:
         if not script:
             raise ValueError("a server needs at least one responder")
         self.script = list(script)
@@ -101,13 +110,19 @@ class Server:
         self._lock = threading.Lock()
         self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self  # type: ignore[attr-defined]
+        self._httpd.tls = tls
+        self.scheme = "https" if tls is not None else "http"
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{self.scheme}://127.0.0.1:{self.port}/"
+
+    @property
+    def connections(self) -> int:
+        return self._httpd.connections
 
     @property
     def count(self) -> int:
@@ -132,14 +147,31 @@ def serve():
     """``serve(r1, r2, ...)`` starts a Server answering attempt n with r_n (the last repeats)."""
     servers: List[Server] = []
 
-    def start(*script: Responder) -> Server:
-        server = Server(script)
+    def start(*script: Responder, tls: Any = None) -> Server:
+        server = Server(script, tls)
         servers.append(server)
         return server
 
     yield start
     for server in servers:
         server.close()
+
+
+def self_signed_cert(directory: Any) -> Tuple[str, str]:
+    """(certfile, keyfile) of a fresh self-signed certificate for IP 127.0.0.1 (needs openssl)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )
+    return cert, key
 
 
 def free_port() -> int:

@@ -669,6 +669,47 @@ def test_broken_chunked_framing_is_transport_error(serve):
     assert type(exc) is nm.TransportError
 
 
+# ============================================================================ TLS
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    from _servers import self_signed_cert
+
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
+
+
+def _server_tls(tls_files):
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*tls_files)
+    return ctx
+
+
+def test_tls_with_a_trusted_certificate(serve, tls_files):
+    import ssl
+
+    server = serve(ok(), tls=_server_tls(tls_files))
+    ctx = ssl.create_default_context(cafile=tls_files[0])
+    records = nm.Client(TOKEN, base_url=server.url, ssl_context=ctx, timeout=2.0).list_microdeposits()
+    assert len(records) == 1
+    assert server.requests[0].token == TOKEN
+
+
+def test_tls_certificate_that_fails_verification_is_not_retried(serve, tls_files):
+    # S17: a transport error is retried, "but not a TLS certificate that fails verification".
+    server = serve(ok(), tls=_server_tls(tls_files))
+    c = nm.Client(TOKEN, base_url=server.url, timeout=2.0, max_retries=3)
+    with pytest.raises(nm.TransportError) as info:
+        c.list_microdeposits()
+    assert type(info.value) is nm.TransportError
+    assert "certificate" in str(info.value).lower()
+    assert_no_secret(info.value)
+    time.sleep(0.05)
+    assert server.connections == 1
+    assert server.count == 0  # no HTTP request, so no token, went over the unverified connection
+
+
 # ============================================================================ S13: the request
 
 def test_request_headers_as_the_server_saw_them(serve):
