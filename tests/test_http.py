@@ -883,6 +883,17 @@ def test_hostile_server_echoing_the_token_in_json_is_redacted(serve, status, bod
     assert "<redacted>" in str(exc)
 
 
+def test_hostile_echo_is_not_kept_in_the_error_attributes(serve):
+    # S22a: the token never appears in an error message. HTTPError.message is that message, and
+    # request_id / location are shown to people and logged by callers just the same.
+    server = serve(json_reply(401, {"error": {"code": "4010", "message": f"bad {TOKEN}"}}, [("X-Request-Id", TOKEN)]))
+    exc = fails(server, nm.Unauthorized)
+    assert TOKEN not in repr(vars(exc))
+    server2 = serve(reply(302, "", [("Location", f"https://evil.invalid/?t={TOKEN}")]))
+    exc2 = fails(server2, nm.UnexpectedRedirect)
+    assert TOKEN not in repr(vars(exc2))
+
+
 @pytest.mark.parametrize("status", [401, 418, 500])
 def test_hostile_server_echoing_the_token_in_plain_text_is_redacted(serve, status):
     server = serve(reply(status, f"Bad token: {TOKEN}", content_type="text/plain"))
