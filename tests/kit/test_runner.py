@@ -15,7 +15,7 @@ import pytest
 
 from conformance import golden, runner
 from conformance.__main__ import main
-from conformance.protocol import InProcessAdapter
+from conformance.protocol import InProcessAdapter, SubprocessAdapter
 
 ROOT = Path(__file__).resolve().parents[2]
 REF = "tests.planted.oracle_ref:handle"
@@ -115,6 +115,18 @@ def test_same_seed_same_counterexample():
     assert a.details["body_b64"] == b.details["body_b64"] and a.message == b.message
 
 
+def test_same_seed_same_examples_in_process_and_subprocess():
+    """Hypothesis mixes constants of loaded modules into generation; the runner pins them, so
+    a seed reproduces in any mode."""
+    same = runner.RunConfig(phases=("properties",), profiles=("observed",), examples=60, seed=21, shrink=False)
+    inproc = runner.run(InProcessAdapter(BUGGY), same)
+    sub = runner.run(SubprocessAdapter(f"{sys.executable} -m tests.planted.oracle_ref --routing-bug", cwd=str(ROOT)),
+                     same)
+    a, b = inproc.results[0], sub.results[0]
+    assert a.status == b.status == runner.FAIL and sub.mode == "subprocess"
+    assert a.details["body_b64"] == b.details["body_b64"]
+
+
 def test_kit_bug_when_the_oracle_disagrees_with_a_vector(monkeypatch):
     vectors = [v for v in golden.load_vectors() if v["id"] == "s7-integer"]
     wrong = dict(vectors[0], expected={"error": "malformed_response"})
@@ -149,9 +161,7 @@ def test_cli_exit_codes_and_help(tmp_path, capsys):
     assert "--expected-failures" in out.stdout and "--junit" in out.stdout
 
 
-def test_subprocess_run_reports_and_restarts_after_garbage():
-    result = runner.run(
-        __import__("conformance.protocol", fromlist=["SubprocessAdapter"]).SubprocessAdapter(
-            f"{sys.executable} -m tests.planted.oracle_ref", cwd=str(ROOT)),
-        runner.RunConfig(phases=("vectors",), vectors=("s7-*",), seed=1))
+def test_subprocess_run():
+    result = runner.run(SubprocessAdapter(f"{sys.executable} -m tests.planted.oracle_ref", cwd=str(ROOT)),
+                        runner.RunConfig(phases=("vectors",), vectors=("s7-*",), seed=1))
     assert result.mode == "subprocess" and result.exit_code() == 0 and result.restarts == 0

@@ -32,6 +32,8 @@ def routing_bug(message: dict) -> dict:
 
 
 if __name__ == "__main__":
+    import sys
+
     from conformance.adapters import run_stdio
 
-    run_stdio(handle)
+    run_stdio(routing_bug if "--routing-bug" in sys.argv else handle)
