@@ -494,12 +494,15 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
 
 
-def _excerpt(text: str) -> str:
-    """A short excerpt for non-JSON bodies (HTML, proxy pages); JSON-like bodies may hold PII."""
+def _excerpt(text: str, secrets: Iterable[str] = ()) -> str:
+    """A short excerpt for non-JSON bodies (HTML, proxy pages); JSON-like bodies may hold PII.
+
+    Secrets are removed before cutting and quoting, so no part of one survives (S22a).
+    """
     head = text.lstrip()[:1]
     if not head or head in "{[":
         return ""
-    return f"; body starts {text[:80]!r}"
+    return f"; body starts {_redact(text[:400], secrets)[:80]!r}"
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -949,7 +952,8 @@ def _retry_after(value: str | None) -> float | None:
         return None
     value = value.strip(" \t")
     if value and _ASCII_DIGITS(value):
-        return float(int(value[:12]))
+        digits = value.lstrip("0") or "0"
+        return float(int(digits)) if len(digits) <= 15 else float("inf")  # no int() past 4300 digits
     from email.utils import parsedate_to_datetime
 
     try:
@@ -975,6 +979,12 @@ _ADVICE = {
 }
 
 
+def _request_id(headers: _Headers, secrets: Iterable[str] = ()) -> str | None:
+    """The response's request id header, if any, with secrets removed (for messages and logs)."""
+    value = next((v for v in (_header(headers, n) for n in _REQUEST_ID_HEADERS) if v), None)
+    return None if value is None else _redact(value, secrets)
+
+
 def _redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret:
@@ -986,7 +996,8 @@ def _raise_for_status(status: int, headers: _Headers, body: bytes, secrets: Iter
     """Raise the error S14 maps a non-2xx status to."""
     if 300 <= status <= 399:
         location = _header(headers, "Location")
-        shown = _redact(location, secrets)[:200] if location else "no Location header"
+        location = None if location is None else _redact(location, secrets)
+        shown = location[:200] if location else "no Location header"
         raise UnexpectedRedirect(
             f"HTTP {status} redirect to {shown} was not followed, so the session token stays with the "
             "base URL's host (S19); set base_url to the final API URL",
@@ -1003,14 +1014,18 @@ def _raise_for_status(status: int, headers: _Headers, body: bytes, secrets: Iter
         cls = ServerError
     else:
         cls = HTTPError
-    request_id = next((v for v in (_header(headers, n) for n in _REQUEST_ID_HEADERS) if v), None)
+    # Server-supplied text may echo the token back: redact it before anything is cut (S22a).
+    request_id = _request_id(headers, secrets)
     retry_after = _retry_after(_header(headers, "Retry-After"))
-    said = f"code {code}: {message}" if code or message else _excerpt(body.decode("utf-8", "replace")).lstrip("; ")
-    # Only server-supplied text is redacted: a server may echo the token back (S22a).
-    said = _redact(said[:200], secrets) or "no error body"
+    code = None if code is None else _redact(code, secrets)
+    message = None if message is None else _redact(message, secrets)
+    if code or message:
+        said = f"code {code}: {message}"[:200]
+    else:
+        said = _excerpt(body.decode("utf-8", "replace"), secrets).lstrip("; ") or "no error body"
     text = f"HTTP {status} from GET /micro_deposits ({said}); {_ADVICE[cls]}"
     if request_id:
-        text += f" [request id {_redact(request_id[:100], secrets)}]"
+        text += f" [request id {request_id[:100]}]"
     raise cls(
         text,
         status=status,
@@ -1198,7 +1213,7 @@ class Client:
                 status, stream = response.status, response
             except urllib.error.HTTPError as exc:  # non-2xx: the error object wraps the response
                 response, status, stream = exc, exc.code, exc.fp
-            body = _read_body(stream, response.headers, status, self.max_response_bytes, ends)
+            body = _read_body(stream, response.headers, status, self.max_response_bytes, ends, timeout)
         except NexusError:
             raise
         except (socket.timeout, TimeoutError) as exc:
@@ -1233,7 +1248,7 @@ class Client:
             status,
             attempt,
             (time.monotonic() - t0) * 1000,
-            _header(headers, "X-Request-Id") or _header(headers, "Request-Id") or "-",
+            _request_id(headers, (dict(request.headers)["MD-SESSION-TOKEN"],)) or "-",
         )
         return status, headers, body
 
@@ -1265,7 +1280,12 @@ def _build_opener(ssl_context: Any, loopback: bool) -> Any:
     return urllib.request.build_opener(*handlers)
 
 
-def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: float | None) -> bytes:
+def _socket_of(stream: Any) -> Any:
+    """The socket under an http.client response (private attributes; None if they change)."""
+    return getattr(getattr(getattr(stream, "fp", None), "raw", None), "_sock", None)
+
+
+def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: float | None, timeout: float) -> bytes:
     """Read a body: a 2xx past ``max_bytes`` raises ResponseTooLarge (S20a), a short one TransportError (S20b)."""
     ok = 200 <= status <= 299
     limit = max_bytes if ok else _ERROR_BODY_LIMIT  # S20c
@@ -1280,9 +1300,14 @@ def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: flo
     read = getattr(stream, "read1", None) or stream.read  # read1: one recv, so the deadline is checked often
     chunks: list[bytes] = []
     total = 0
+    sock = _socket_of(stream) if ends is not None else None
     while True:
-        if ends is not None and time.monotonic() > ends:
-            raise Timeout("the deadline was spent while reading the body (S21b)")
+        if ends is not None:
+            remaining = ends - time.monotonic()
+            if remaining <= 0:
+                raise Timeout("the deadline was spent while reading the body (S21b)")
+            if sock is not None:
+                sock.settimeout(min(timeout, remaining))  # a stall near the deadline must not outlive it
         chunk = read(min(65536, limit + 1 - total))
         if not chunk:
             break
@@ -1376,13 +1401,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         for note in records.drift:
             print(f"drift: {note}", file=sys.stderr)
+    # A stdout that cannot encode every character (PYTHONIOENCODING=ascii, a cp1252 console):
+    # JSON falls back to \u escapes (lossless), the table to replacement characters.
+    utf8 = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
     if args.json:
-        json.dump(records.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        json.dump(records.to_dict(), sys.stdout, ensure_ascii=not utf8, indent=2)
         sys.stdout.write("\n")
     elif args.jsonl:
         for record in records:
-            sys.stdout.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(record.to_dict(), ensure_ascii=not utf8) + "\n")
     else:
+        if not utf8 and hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors="replace")
         sys.stdout.write(_table(records))
     return 0
 
@@ -1392,7 +1422,7 @@ def _cli_token(token_file: str | None) -> str | None:
 
     if token_file:
         try:
-            with open(token_file, encoding="utf-8") as f:
+            with open(token_file, encoding="utf-8-sig") as f:  # Notepad writes a BOM
                 return f.read().strip()
         except OSError as exc:
             print(f"error: cannot read --token-file: {exc.strerror}", file=sys.stderr)
