@@ -157,6 +157,7 @@ class SubprocessAdapter(Adapter):
         self.description = command
         self.seq = 0
         self.proc: subprocess.Popen | None = None
+        self.stderr_reader: threading.Thread = threading.Thread()
         self.lines: queue.Queue = queue.Queue()
         self.stderr_lines: collections.deque = collections.deque(maxlen=STDERR_TAIL_LINES)
 
@@ -173,7 +174,9 @@ class SubprocessAdapter(Adapter):
             raise AdapterStartError(f"cannot start {self.command!r}: {exc}") from exc
         self.lines = queue.Queue()
         threading.Thread(target=_pump_lines, args=(self.proc.stdout, self.lines), daemon=True).start()
-        threading.Thread(target=_pump_stderr, args=(self.proc.stderr, self.stderr_lines), daemon=True).start()
+        self.stderr_reader = threading.Thread(target=_pump_stderr, args=(self.proc.stderr, self.stderr_lines),
+                                              daemon=True)
+        self.stderr_reader.start()
         self.seq = 0
         reply = self._exchange({"op": "start", "protocol": PROTOCOL_VERSION}, START_TIMEOUT)
         if "protocol_error" in reply:
@@ -213,6 +216,7 @@ class SubprocessAdapter(Adapter):
             return failure(HANG, f"no reply to {op} within {timeout:g} s")
         if raw is None:
             status = self._wait_exit(1.0)
+            self.stderr_reader.join(0.5)  # so that the failure report has its last words
             return failure(CRASH, f"adapter exited during {op} (status {status})")
         try:
             reply = json.loads(raw.decode("utf-8"))

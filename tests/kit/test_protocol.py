@@ -31,8 +31,14 @@ def adapter():
     a.close()
 
 
-def starts(a: SubprocessAdapter) -> list[str]:
-    return re.findall(r"start seq=(\d+) pid=(\d+)", a.stderr_tail())
+def starts(a: SubprocessAdapter, at_least: int = 1) -> list[tuple[str, str]]:
+    """(seq, pid) of each start the adapter logged; stderr is read by a thread, so wait a bit."""
+    deadline = time.monotonic() + 3
+    while True:
+        seen = re.findall(r"start seq=(\d+) pid=(\d+)", a.stderr_tail())
+        if len(seen) >= at_least or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.01)
 
 
 def test_round_trip_and_seq(adapter):
@@ -54,7 +60,7 @@ def test_misbehaviour_fails_the_case_then_restarts(adapter, word, kind):
     # the next case runs in a new process, after a new start exchange (seq 0)
     assert adapter.call(cue("fine")) == {"seq": 1, "ok": True, "micro_deposits": []}
     assert adapter.restarts == 1
-    seen = starts(adapter)
+    seen = starts(adapter, 2)
     assert len(seen) == 2 and seen[1][0] == "0" and seen[1][1] != first_pid
 
 
