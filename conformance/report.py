@@ -89,8 +89,8 @@ def text_summary(run: RunResult) -> str:
     """The final report: implementation, tables, failures, totals."""
     lines = [f"implementation: {implementation_line(run)}",
              f"seed: {run.config.seed}   examples per profile: {run.config.examples}", ""]
-    lines += _table("kind", by_group(run)) + [""]
-    lines += _table("rule", by_rule(run)) + [""]
+    lines += [*_table("kind", by_group(run)), ""]
+    lines += [*_table("rule", by_rule(run)), ""]
     shown = [r for r in run.results if r.status in (FAIL, ERRORED, XPASS, XFAIL)]
     if shown:
         lines.append("failures:")
@@ -200,5 +200,6 @@ def to_junit(run: RunResult) -> ET.Element:
 
 def write_junit(run: RunResult, path: str) -> None:
     tree = ET.ElementTree(to_junit(run))
-    ET.indent(tree)
+    if hasattr(ET, "indent"):  # Python 3.9+
+        ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)

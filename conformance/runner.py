@@ -88,7 +88,7 @@ class RunResult:
         return 1 if self.unexpected() else 0
 
     def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in STATUSES}
+        out = dict.fromkeys(STATUSES, 0)
         for r in self.results:
             out[r.status] += 1
         return out
@@ -252,6 +252,7 @@ def run_property(adapter: Adapter, profile: str, config: RunConfig) -> list[Case
     """One hypothesis property: the adapter's reply equals oracle.expect_parse. On failure the
     result holds hypothesis's shrunk counterexample and the seed that reproduces it."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+
     from conformance import spec, strategies
 
     stats = {"examples": 0, "skipped": 0}
@@ -444,8 +445,8 @@ def load_expected_failures(path: str) -> tuple[str, ...]:
     """One case id or fnmatch glob per line; `#` starts a comment."""
     patterns = []
     with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.split("#", 1)[0].strip()
+        for raw in handle:
+            line = raw.split("#", 1)[0].strip()
             if line:
                 patterns.append(line)
     return tuple(patterns)

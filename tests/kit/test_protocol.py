@@ -12,8 +12,16 @@ from pathlib import Path
 import pytest
 
 from conformance import protocol
-from conformance.protocol import (CRASH, GARBAGE, HANG, WRONG_SEQ, AdapterStartError, InProcessAdapter,
-                                  SubprocessAdapter, parse_request)
+from conformance.protocol import (
+    CRASH,
+    GARBAGE,
+    HANG,
+    WRONG_SEQ,
+    AdapterStartError,
+    InProcessAdapter,
+    SubprocessAdapter,
+    parse_request,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MISBEHAVE = f"{sys.executable} tests/planted/misbehave.py"
@@ -163,7 +171,8 @@ def test_in_process_loads_module_and_file_targets():
 def test_python_adapter_runs_as_subprocess_too():
     a = SubprocessAdapter(f"{sys.executable} -m tests.planted.oracle_ref", cwd=str(ROOT))
     a.open()
-    reply = a.call(parse_request(200, [], b'{"micro_deposits": [{"micro_deposit": {"routing_number": 91000019}}]}', True))
+    body = b'{"micro_deposits": [{"micro_deposit": {"routing_number": 91000019}}]}'
+    reply = a.call(parse_request(200, [], body, True))
     assert reply == {"seq": 1, "ok": False, "error": "schema_drift"}
     a.close()
 
@@ -188,8 +197,7 @@ def test_every_json_example_of_the_readme_validates():
     checked = 0
     for block in re.findall(r"```json\n(.*?)```", readme, re.S):
         for line in block.strip().splitlines():
-            line = line.replace("[ ... canonical records (S12) ... ]", "[]")  # the one placeholder
-            message = json.loads(line)
+            message = json.loads(line.replace("[ ... canonical records (S12) ... ]", "[]"))  # the one placeholder
             assert not list(validator.iter_errors(message)), line
             checked += 1
     assert checked >= 9

@@ -34,9 +34,9 @@ class Outcome(Exception):
 
 def _retry_after(headers: list[tuple[str, str]]) -> float | None:
     """S16: seconds, or an HTTP-date; None when absent or unreadable."""
-    for name, value in headers:
+    for name, raw in headers:
         if name.lower() == "retry-after":
-            value = value.strip(" \t")
+            value = raw.strip(" \t")
             if value.isascii() and value.isdigit():
                 return float(value)
             try:

@@ -2,7 +2,7 @@
 
 import re
 
-from tests.planted._base import body_of, wrap, with_body
+from tests.planted._base import body_of, with_body, wrap
 
 _BOOL_STATUS = re.compile(rb'("status"\s*:\s*)(true|false)')
 

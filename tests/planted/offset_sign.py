@@ -3,7 +3,7 @@
 
 import re
 
-from tests.planted._base import body_of, wrap, with_body
+from tests.planted._base import body_of, with_body, wrap
 
 _OFFSET = re.compile(rb'(T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)([+-])([0-9]{2}:[0-9]{2}")')
 
