@@ -604,11 +604,6 @@ def _parse_timestamp(text: str) -> tuple[_dt.datetime | None, str | None, str]:
     return value, None, "S9a"
 
 
-def _timestamp_value(text: str) -> _dt.datetime | None:
-    """The datetime of a timestamp string that parsing already accepted."""
-    return _parse_timestamp(text)[0]
-
-
 def _timestamp_check(value: Any) -> tuple[str | None, str | None, str]:
     """Slow path of S9: (text to keep for lazy conversion or None, drift action or None, rule)."""
     if type(value) is not str:
@@ -652,14 +647,6 @@ def _int_field(value: Any) -> tuple[int | None, str | None]:
     if kind is str and len(value) <= _MAX_INT_DIGITS and _ASCII_DIGITS(value):
         return int(value), "coerced"
     return None, "nulled"
-
-
-def _field_rule(pos: int) -> str:
-    if pos == _ROUTING_POS:
-        return "S7"
-    if pos in _INT_POS:
-        return "S8"
-    return "S6"
 
 
 def _timestamp_notes(obj: Mapping[str, Any], index: int) -> list[Drift]:
