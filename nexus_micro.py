@@ -21,7 +21,6 @@ import logging
 import re
 import sys
 import time
-from types import MappingProxyType as _MappingProxy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs 6-10 ms to import and is only needed by type checkers
@@ -79,6 +78,17 @@ class NexusError(Exception):
     """Base class of every error this module raises on purpose."""
 
     category = "nexus_error"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructor arguments would break pickling (multiprocessing, futures).
+        return (_restore_error, (type(self), self.args, self.__dict__))
+
+
+def _restore_error(cls: type[NexusError], args: tuple[Any, ...], state: dict[str, Any]) -> NexusError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class MalformedResponse(NexusError):
@@ -413,7 +423,7 @@ def _mask_account(number: str) -> str:
 
 def _copy_json(value: Any) -> Any:
     """A deep copy of a parsed JSON value, so callers cannot mutate a frozen record."""
-    if type(value) is dict or type(value) is _MappingProxy:
+    if type(value) is dict:
         return {k: _copy_json(v) for k, v in value.items()}
     if type(value) is list:
         return [_copy_json(v) for v in value]
@@ -457,8 +467,11 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _SURROGATE_CHAR = re.compile("[\ud800-\udfff]")
 
 
-def _load_json(body: bytes | bytearray | memoryview | str) -> dict[str, Any]:
-    """Decode and parse a body by S1, raising MalformedResponse for anything else."""
+def _load_json(body: bytes | bytearray | memoryview | str, secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """Decode and parse a body by S1 (all of it), raising MalformedResponse for anything else.
+
+    ``secrets`` are kept out of the excerpt shown for a non-JSON body (S22a).
+    """
     if isinstance(body, str):
         text = body[1:] if body.startswith("\ufeff") else body  # S1b
         if _SURROGATE_CHAR.search(text):
@@ -482,14 +495,74 @@ def _load_json(body: bytes | bytearray | memoryview | str) -> dict[str, Any]:
         raise MalformedResponse(f"the body nests deeper than {_MAX_DEPTH} levels (S1f)") from None
     except ValueError as exc:  # JSONDecodeError, and int() past the digit limit
         rule = "S1d" if "digits" in str(exc) else "S1c"
-        raise MalformedResponse(f"the body is not valid JSON: {_first_line(exc)} ({rule}){_excerpt(text)}") from None
+        excerpt = _excerpt(text, secrets)
+        raise MalformedResponse(f"the body is not valid JSON: {_first_line(exc)} ({rule}){excerpt}") from None
     if type(doc) is not dict:
         raise MalformedResponse(f"the body's top-level value is a {_json_type(doc)}, not an object (S1h)")
-    # A one-character test first (memchr): most bodies hold no backslash at all, and a regex
-    # scan of every body cost 5 % of the parse.
-    if "\\" in text and _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(doc):
-        raise MalformedResponse("a string holds a lone surrogate escape such as \\ud800 (S1e)")
+    # S1e and S1f concern every value in the text, also those a duplicate key replaced (S1g),
+    # so the parsed tree cannot answer them alone. When every bracket in the text belongs to the
+    # response's skeleton (depth <= 4) and no surrogate escape appears, there is nothing to
+    # check; otherwise one exact pass sees every pair. Both tests are C-speed scans.
+    brackets = text.count("{") + text.count("[")
+    if brackets != _skeleton_containers(doc) or ("\\" in text and _SURROGATE_ESCAPE.search(text)):
+        _exact_checks(text)
     return doc
+
+
+def _skeleton_containers(doc: dict[str, Any]) -> int:
+    """How many objects/arrays a response has when it holds nothing but its skeleton."""
+    count = 1
+    items = doc.get("micro_deposits")
+    if type(items) is list:
+        count += 1
+        for item in items:
+            if type(item) is dict:
+                count += 2 if type(item.get("micro_deposit")) is dict else 1
+    return count
+
+
+class _Height:
+    """What the exact pass's object hook returns in place of an object: its height."""
+
+    __slots__ = ("height",)
+
+    def __init__(self, height: int) -> None:
+        self.height = height
+
+
+def _height_of(value: Any) -> int:
+    """Height of a value in the exact pass (objects are already _Height; arrays are walked)."""
+    if type(value) is _Height:
+        return value.height
+    if type(value) is list:
+        return 1 + max(map(_height_of, value), default=0)
+    if type(value) is str and _SURROGATE_CHAR.search(value):
+        raise MalformedResponse("a string holds a lone surrogate escape such as \\ud800 (S1e)")
+    return 0
+
+
+def _object_height(pairs: list[tuple[str, Any]]) -> _Height:
+    height = 0
+    for key, value in pairs:  # every pair, also those a later duplicate replaces
+        if _SURROGATE_CHAR.search(key):
+            raise MalformedResponse("a member name holds a lone surrogate escape (S1e)")
+        height = max(height, _height_of(value))
+        if height >= _MAX_DEPTH:
+            raise MalformedResponse(f"the body nests deeper than {_MAX_DEPTH} levels (S1f)")
+    return _Height(height + 1)
+
+
+_exact_decoder = json.JSONDecoder(object_pairs_hook=_object_height)
+
+
+def _exact_checks(text: str) -> None:
+    """S1e and S1f over every value in the text, by a second parse that sees every pair."""
+    try:
+        top = _exact_decoder.decode(text)
+    except RecursionError:
+        raise MalformedResponse(f"the body nests deeper than {_MAX_DEPTH} levels (S1f)") from None
+    if top.height > _MAX_DEPTH:
+        raise MalformedResponse(f"the body nests deeper than {_MAX_DEPTH} levels (S1f)")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -497,43 +570,17 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _excerpt(text: str, secrets: Iterable[str] = ()) -> str:
-    """A short excerpt for non-JSON bodies (HTML, proxy pages); JSON-like bodies may hold PII.
+    """An excerpt of a body that is plainly not JSON data (an HTML error page, a proxy's text).
 
-    Secrets are removed before cutting and quoting, so no part of one survives (S22a).
+    Nothing when the first 80 characters hold a brace or bracket: JSON, even behind a prefix
+    such as ``)]}',``, may carry personal data. Secrets are removed from a window wide enough
+    to hold any of them before cutting and quoting, so no part of one survives (S22a).
     """
-    head = text.lstrip()[:1]
-    if not head or head in "{[":
+    window = text[: 80 + max((len(secret) for secret in secrets), default=0)]
+    shown = _redact(window, secrets)[:80]
+    if not shown.strip() or "{" in shown or "[" in shown:
         return ""
-    return f"; body starts {_redact(text[:400], secrets)[:80]!r}"
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    """Walk a parsed document for strings (keys too) holding lone surrogates (S1e)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if type(item) is str:
-            if _SURROGATE_CHAR.search(item):
-                return True
-        elif type(item) is dict:
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif type(item) is list:
-            stack.extend(item)
-    return False
-
-
-def _check_depth(value: Any, depth: int) -> None:
-    """Raise MalformedResponse when a container at ``depth`` nests past 64 (S1f)."""
-    stack = [(value, depth)]
-    while stack:
-        item, level = stack.pop()
-        if level > _MAX_DEPTH:
-            raise MalformedResponse(f"the body nests deeper than {_MAX_DEPTH} levels (S1f)")
-        children = item.values() if type(item) is dict else item
-        for child in children:
-            if type(child) is dict or type(child) is list:
-                stack.append((child, level + 1))
+    return f"; body starts {shown!r}"
 
 
 def _json_type(value: Any) -> str:
@@ -676,14 +723,13 @@ def _learn_shape(shape: tuple[tuple[str, ...], tuple[type, ...]]) -> bool:
     clean = all(
         name in _FIELD_SET and kind in (_INT_OK if name in _INT_FIELDS else _STR_OK) for name, kind in zip(names, kinds)
     )
-    if len(_CLEAN_SHAPES) < 4096:
+    if clean and len(_CLEAN_SHAPES) < 4096:  # only the 17 short names: hostile keys are not kept
         _CLEAN_SHAPES[shape] = clean
     return clean
 
 
 _object_new = object.__new__
 _object_setattr = object.__setattr__
-_NO_EXTRA: Mapping[str, Any] = _MappingProxy({})  # shared by every record without extra fields
 
 
 def _record_state(
@@ -701,10 +747,7 @@ def _record_state(
         shape = (tuple(obj), tuple(map(type, obj.values())))
         clean = shapes.get(shape)
         if clean is None:
-            clean = _CLEAN_SHAPES.get(shape)
-            if clean is None:
-                clean = _learn_shape(shape)
-            shapes[shape] = clean
+            clean = shapes[shape] = _CLEAN_SHAPES.get(shape) or _learn_shape(shape)
     if not clean:
         state = _coerce_fields(obj, index, notes, strict)
         state["raw"] = obj
@@ -714,10 +757,14 @@ def _record_state(
     routing = state["routing_number"]
     if routing is not None and len(routing) < 9 and _ASCII_DIGITS(routing):
         state["routing_number"] = routing.rjust(9, "0")  # S7
-        notes.append(Drift(index, "routing_number", "string", "padded", "S7", routing))
-    if strict:
+        found = [Drift(index, "routing_number", "string", "padded", "S7", routing)]
+        if strict:
+            found.extend(_timestamp_notes(obj, index))
+            found.sort(key=lambda d: _FIELD_POS[d.field or ""])  # S11: spec field order
+        notes.extend(found)
+    elif strict:
         notes.extend(_timestamp_notes(obj, index))
-    state["extra"] = _NO_EXTRA
+    state["extra"] = {}
     state["raw"] = obj
     return state
 
@@ -730,8 +777,6 @@ def _coerce_fields(obj: dict[str, Any], index: int, notes: list[Drift], strict: 
     for name, value in obj.items():
         pos = _FIELD_POS.get(name)
         if pos is None:
-            if type(value) is dict or type(value) is list:
-                _check_depth(value, 5)
             extra[name] = value  # S5b
             continue
         if value is None:
@@ -755,8 +800,6 @@ def _coerce_fields(obj: dict[str, Any], index: int, notes: list[Drift], strict: 
         elif type(value) is not str:
             new, action = _string_field(value)
         if action:
-            if type(value) is dict or type(value) is list:
-                _check_depth(value, 5)
             found.append(Drift(index, name, _json_type(value), action, rule, value))
         state[name] = new
     if found:
@@ -776,10 +819,11 @@ def parse_microdeposits(body: bytes | str, *, strict: bool = False) -> Microdepo
     result's ``drift``; ``strict=True`` raises SchemaDrift on the first one instead.
     Raises MalformedResponse for a body that is not one UTF-8 JSON object (S1, S2).
     """
-    doc = _load_json(body)
-    for key, value in doc.items():
-        if key != "micro_deposits" and (type(value) is dict or type(value) is list):
-            _check_depth(value, 2)
+    return _parse_body(body, strict, ())
+
+
+def _parse_body(body: bytes | str, strict: bool, secrets: Iterable[str]) -> MicrodepositList:
+    doc = _load_json(body, secrets)  # S1 whole, depth and surrogates included
     items = doc.get("micro_deposits")
     if items is None:  # S2
         return MicrodepositList((), (), doc)
@@ -793,15 +837,7 @@ def parse_microdeposits(body: bytes | str, *, strict: bool = False) -> Microdepo
     new, set_state, cls = _object_new, _object_setattr, Microdeposit
     shapes: dict[Any, bool] = {}
     for index, item in enumerate(items):
-        obj = None
-        if type(item) is dict:
-            obj = item.get("micro_deposit")
-            if len(item) > 1:
-                for key, value in item.items():
-                    if key != "micro_deposit" and (type(value) is dict or type(value) is list):
-                        _check_depth(value, 4)
-        elif type(item) is list:
-            _check_depth(item, 3)
+        obj = item.get("micro_deposit") if type(item) is dict else None
         if type(obj) is dict:
             record = new(cls)  # no __init__: the parsed state is the record (see _record_state)
             set_state(record, "__dict__", _record_state(obj, index, notes, strict, shapes))
@@ -811,8 +847,6 @@ def parse_microdeposits(body: bytes | str, *, strict: bool = False) -> Microdepo
         else:
             if positions is None:
                 positions = list(range(len(records)))
-            if type(obj) is list:
-                _check_depth(obj, 4)
             got = item if type(item) is not dict else obj
             notes.append(Drift(index, None, _json_type(got), "skipped", "S3", got))
         if strict and notes:
@@ -829,7 +863,7 @@ def parse_microdeposits(body: bytes | str, *, strict: bool = False) -> Microdepo
 # --------------------------------------------------------------------------- the request (S13)
 
 _TOKEN_OK = re.compile("[!-~]+").fullmatch  # visible ASCII only (S13c)
-_URL_CHARS_OK = re.compile("[^\x00-\x20\x7f]+").fullmatch  # urlsplit silently drops tabs and newlines
+_URL_CHARS_OK = re.compile("[!-~]+").fullmatch  # visible ASCII; urlsplit silently drops tabs and newlines
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -863,7 +897,7 @@ def _check_base_url(base_url: str) -> str:
     from urllib.parse import urlsplit  # not needed by parse-only users; keeps import fast
 
     if not isinstance(base_url, str) or not _URL_CHARS_OK(base_url):
-        raise ValueError(f"base URL {base_url!r} holds whitespace or control characters (S13d)")
+        raise ValueError(f"base URL {base_url!r} holds whitespace, control or non-ASCII characters (S13d)")
     try:
         parts = urlsplit(base_url)
         host = parts.hostname or ""
@@ -928,11 +962,10 @@ def _header(headers: _Headers, name: str) -> str | None:
     return None
 
 
-def _error_details(body: bytes) -> tuple[str | None, str | None]:
+def _error_details(body: bytes | str) -> tuple[str | None, str | None]:
     """(code, message) from an error body, read tolerantly (S15). Never raises."""
     try:
         doc = _load_json(body)
-        _check_depth(doc, 1)  # S1f applies here too; parse_microdeposits checks it during its walk
     except (NexusError, TypeError):
         return None, None
     code: Any = None
@@ -950,24 +983,35 @@ def _error_details(body: bytes) -> tuple[str | None, str | None]:
     return code, (message if type(message) is str else None)
 
 
+_IMF_FIXDATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT"
+).fullmatch
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _retry_after(value: str | None) -> float | None:
-    """S16: seconds to wait from a Retry-After value, or None when it says nothing usable."""
+    """S16: seconds to wait from a Retry-After value, or None when it says nothing usable.
+
+    Delay-seconds or an IMF-fixdate only (RFC 9110's preferred form; the obsolete forms are a
+    MAY and are not accepted); email.utils would also take offsets and two-digit years.
+    """
     if value is None:
         return None
     value = value.strip(" \t")
     if value and _ASCII_DIGITS(value):
         digits = value.lstrip("0") or "0"
         return float(int(digits)) if len(digits) <= 15 else float("inf")  # no int() past 4300 digits
-    from email.utils import parsedate_to_datetime
-
+    m = _IMF_FIXDATE(value)
+    if m is None:
+        return None
+    day, month, year, hour, minute, second = m.groups()
     try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        when = _dt.datetime(
+            int(year), _MONTHS.index(month) + 1, int(day), int(hour), int(minute), int(second), tzinfo=_UTC
+        )
+    except ValueError:  # Feb 30, hour 25, year 0000
         return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=_UTC)
     return max(0.0, (when - _dt.datetime.now(_UTC)).total_seconds())
 
 
@@ -996,7 +1040,7 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def _raise_for_status(status: int, headers: _Headers, body: bytes, secrets: Iterable[str] = ()) -> None:
+def _raise_for_status(status: int, headers: _Headers, body: bytes | str, secrets: Iterable[str] = ()) -> None:
     """Raise the error S14 maps a non-2xx status to."""
     if 300 <= status <= 399:
         location = _header(headers, "Location")
@@ -1026,7 +1070,8 @@ def _raise_for_status(status: int, headers: _Headers, body: bytes, secrets: Iter
     if code or message:
         said = f"code {code}: {message}"[:200]
     else:
-        said = _excerpt(body.decode("utf-8", "replace"), secrets).lstrip("; ") or "no error body"
+        text_body = body if isinstance(body, str) else bytes(body).decode("utf-8", "replace")
+        said = _excerpt(text_body, secrets).lstrip("; ") or "no error body"
     text = f"HTTP {status} from GET /micro_deposits ({said}); {_ADVICE[cls]}"
     if request_id:
         text += f" [request id {request_id[:100]}]"
@@ -1055,16 +1100,15 @@ def _parse_response(
     if type(status) is not int:
         raise TypeError(f"status must be an int, not {type(status).__name__}")
     if 200 <= status <= 299:
-        return parse_microdeposits(body, strict=strict)
-    _raise_for_status(
-        status, headers, body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body), secrets
-    )
+        return _parse_body(body, strict, secrets)
+    _raise_for_status(status, headers, body, secrets)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------- the transport (S17-S22)
 
 _MiB = 1024 * 1024
+_FOREVER = 1e9  # seconds; larger waits overflow the socket layer (and are not what anyone means)
 _ERROR_BODY_LIMIT = 64 * 1024  # S20c
 _RETRY_STATUSES = (502, 503, 504)
 _RETRY_AFTER_CAP = 60.0  # S17b
@@ -1097,8 +1141,8 @@ class Client:
         if session_token is not None:
             _check_token(session_token)
         self.base_url = _check_base_url(base_url)
-        if not timeout > 0 or (deadline is not None and not deadline > 0):
-            raise ValueError("timeout and deadline must be positive numbers of seconds")
+        if not 0 < timeout < _FOREVER or (deadline is not None and not 0 < deadline < _FOREVER):
+            raise ValueError("timeout and deadline must be positive, finite numbers of seconds")
         if max_retries < 0 or max_response_bytes < 1:
             raise ValueError("max_retries must be >= 0 and max_response_bytes >= 1")
         self.timeout = float(timeout)
@@ -1110,7 +1154,8 @@ class Client:
         self._token = session_token
         import threading  # already loaded by logging; imported here to keep the top flat
 
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _token and _opener: held only for a moment
+        self._refresh_lock = threading.Lock()  # one refresh at a time; held while the provider runs
         self._opener: Any = None
 
     def __repr__(self) -> str:
@@ -1132,7 +1177,7 @@ class Client:
             except Unauthorized:
                 if self._token_provider is None or refreshed:
                     raise
-                token = self._refresh(token)  # S18: once, outside max_retries
+                token = self._refresh(token, ends)  # S18: once, outside max_retries
                 refreshed = True
                 attempt -= 1
                 continue
@@ -1166,16 +1211,29 @@ class Client:
 
     def _current_token(self) -> str:
         with self._lock:
-            if self._token is None:
-                self._token = _check_token(self._call_provider())
-            return self._token
+            token = self._token
+        return token if token is not None else self._refresh(None, None)
 
-    def _refresh(self, failed: str) -> str:
-        """A fresh token after a 401; threads that failed with the same token share one refresh."""
-        with self._lock:
-            if self._token == failed:
-                self._token = _check_token(self._call_provider())
-            return self._token  # type: ignore[return-value]
+    def _refresh(self, failed: str | None, ends: float | None) -> str:
+        """A fresh token after a 401; threads that failed with the same token share one refresh.
+
+        Other threads keep working while the provider runs (it is called outside ``_lock``);
+        a caller with a deadline waits for a running refresh no longer than the deadline.
+        """
+        wait = -1.0 if ends is None else max(0.0, ends - time.monotonic())
+        if not self._refresh_lock.acquire(timeout=wait):
+            raise Timeout(f"the deadline of {self.deadline} s was spent waiting for a token refresh (S21b)")
+        try:
+            with self._lock:
+                current = self._token
+            if current is not None and current != failed:
+                return current  # another thread refreshed already
+            fresh = _check_token(self._call_provider())
+            with self._lock:
+                self._token = fresh
+            return fresh
+        finally:
+            self._refresh_lock.release()
 
     def _call_provider(self) -> str:
         assert self._token_provider is not None
@@ -1289,14 +1347,29 @@ def _socket_of(stream: Any) -> Any:
     return getattr(getattr(getattr(stream, "fp", None), "raw", None), "_sock", None)
 
 
+def _content_length(headers: Any) -> int | None:
+    """The Content-Length, or None when absent; TransportError when malformed or conflicting (S20d)."""
+    values = {v.strip() for v in (headers.get_all("Content-Length") or ())}
+    if not values:
+        return None
+    value = values.pop()
+    if values or not _ASCII_DIGITS(value) or len(value) > 18:
+        raise TransportError("the response's Content-Length is malformed or given twice with different values (S20d)")
+    return int(value)
+
+
 def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: float | None, timeout: float) -> bytes:
-    """Read a body: a 2xx past ``max_bytes`` raises ResponseTooLarge (S20a), a short one TransportError (S20b)."""
+    """Read a body: a 2xx past ``max_bytes`` raises ResponseTooLarge (S20a), a short one TransportError (S20b).
+
+    An error body (non-2xx) is read tolerantly: at most 64 KiB, and a cut, reset or stall just
+    ends it, because the status decides the outcome whatever its body does (S20c).
+    """
     ok = 200 <= status <= 299
-    limit = max_bytes if ok else _ERROR_BODY_LIMIT  # S20c
-    length = (headers.get("Content-Length") or "").strip()
-    if ok and _ASCII_DIGITS(length) and int(length) > limit:
+    limit = max_bytes if ok else _ERROR_BODY_LIMIT
+    length = _content_length(headers) if ok else None
+    if length is not None and length > limit:
         raise ResponseTooLarge(
-            f"the response says it is {int(length)} bytes, over max_response_bytes={limit} (S20a); "
+            f"the response says it is {length} bytes, over max_response_bytes={limit} (S20a); "
             "raise the limit if this is expected"
         )
     if stream is None:
@@ -1304,15 +1377,23 @@ def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: flo
     read = getattr(stream, "read1", None) or stream.read  # read1: one recv, so the deadline is checked often
     chunks: list[bytes] = []
     total = 0
-    sock = _socket_of(stream) if ends is not None else None
+    sock = _socket_of(stream)
     while True:
+        wait = timeout
         if ends is not None:
-            remaining = ends - time.monotonic()
-            if remaining <= 0:
+            wait = min(timeout, ends - time.monotonic())
+            if wait <= 0:
+                if not ok:
+                    break
                 raise Timeout("the deadline was spent while reading the body (S21b)")
-            if sock is not None:
-                sock.settimeout(min(timeout, remaining))  # a stall near the deadline must not outlive it
-        chunk = read(min(65536, limit + 1 - total))
+        if sock is not None:
+            sock.settimeout(wait)  # a stall near the deadline must not outlive it
+        try:
+            chunk = read(min(65536, limit + 1 - total))
+        except Exception:
+            if ok:
+                raise  # mapped by Client._send: Timeout or TransportError (S20b, S21a)
+            break  # S20c
         if not chunk:
             break
         chunks.append(chunk)
@@ -1322,9 +1403,9 @@ def _read_body(stream: Any, headers: Any, status: int, max_bytes: int, ends: flo
                 raise ResponseTooLarge(
                     f"the body passed max_response_bytes={limit} (S20a); raise the limit if this is expected"
                 )
-            break  # S20c: an error body is only needed for its code and message
+            break
     left = getattr(stream, "length", None)  # http.client's count of Content-Length bytes not yet read
-    if left and total <= limit:
+    if ok and left:
         raise TransportError(f"the body ended {left} bytes short of its Content-Length (S20b); retry")
     return b"".join(chunks)
 
