@@ -291,8 +291,17 @@ class _Timestamp:
             state[self.name] = value  # cache: equal for every reader, so safe across threads
         return value
 
-    def __set__(self, obj: object, value: _dt.datetime | None) -> None:
-        obj.__dict__[self.name] = value  # only reachable through object.__setattr__ (frozen)
+    def __set__(self, obj: object, value: _dt.datetime | str | None) -> None:
+        # Reached only from the dataclass __init__ (the parser fills __dict__ directly): check
+        # what a caller passes, so that a bad string does not quietly read back as None.
+        if type(value) is str:
+            parsed = _parse_timestamp(value)[0]
+            if parsed is None:
+                raise ValueError(f"{self.name}: not an RFC 3339 date-time (S9): {value[:40]!r}")
+            value = parsed
+        elif value is not None and not isinstance(value, _dt.datetime):
+            raise TypeError(f"{self.name} must be a datetime or None, not {type(value).__name__}")
+        obj.__dict__[self.name] = value
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -390,6 +399,9 @@ class MicrodepositList(tuple):  # type: ignore[type-arg]
     ) -> MicrodepositList:
         self = super().__new__(cls, records)
         self.raw = {} if raw is None else raw
+        # Drift is kept in two parts: _notes (made while parsing) and, in lenient mode, the
+        # timestamp notes, made from the records on the first read of .drift. ``positions``
+        # is None in strict mode, where every note was made while parsing.
         self._notes = list(drift)
         # Lenient parsing leaves timestamp strings unchecked; their notes are made on first read
         # of .drift. positions[i] is the item index of record i (skipped items count, S11).
@@ -697,7 +709,10 @@ def _int_field(value: Any) -> tuple[int | None, str | None]:
             return int(value), "coerced"
         return None, "nulled"
     if kind is str and len(value) <= _MAX_INT_DIGITS and _ASCII_DIGITS(value):
-        return int(value), "coerced"
+        try:
+            return int(value), "coerced"
+        except ValueError:  # the process lowered sys.set_int_max_str_digits below 4300
+            return None, "nulled"
     return None, "nulled"
 
 

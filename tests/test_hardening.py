@@ -242,3 +242,27 @@ def test_s18_a_slow_token_provider_does_not_block_other_calls(serve) -> None:
         client._refresh("another-failed-token", time.monotonic() + 0.3)
     assert time.monotonic() - t0 < 1.0
     refresher.join()
+
+
+def test_constructor_checks_timestamps() -> None:
+    """Parser-built records convert lazily; a caller's bad string must not read back as None."""
+    record = nm.Microdeposit(created_at="2021-10-22T21:44:38.5+05:30")
+    assert record.to_dict()["created_at"] == "2021-10-22T16:14:38.500000Z"
+    with pytest.raises(ValueError, match="S9"):
+        nm.Microdeposit(created_at="garbage")
+    with pytest.raises(TypeError):
+        nm.Microdeposit(updated_at=1630520946)  # type: ignore[arg-type]
+
+
+def test_s8_lowered_int_digit_limit_nulls_instead_of_raising() -> None:
+    import sys
+
+    if not hasattr(sys, "set_int_max_str_digits"):
+        pytest.skip("no int digit limit on this interpreter")
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(1000)
+    try:
+        result = nm.parse_microdeposits(body([{"status": "7" * 2000}]))
+    finally:
+        sys.set_int_max_str_digits(old)
+    assert result[0].status is None and result.drift[0].field == "status"
