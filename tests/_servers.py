@@ -319,3 +319,26 @@ def retry_after_date(seconds_ahead: int, status: int = 429) -> Responder:
         reply(status, b'{"error": {"code": "4290", "message": "slow down"}}', [("Retry-After", date)])(h, seen)
 
     return respond
+
+
+# A realistic record shared by the HTTP and CLI tests: distinctive PII, so any leak is easy to spot.
+ACCOUNT = "333312345678"
+SAMPLE_RECORD = {
+    "account_name": "Zephyr Household Checking",
+    "account_number": ACCOUNT,
+    "account_type": 1,
+    "account_type_name": "CHECKING",
+    "created_at": "2021-09-01T18:29:06.000Z",
+    "email": "zelda.quixote@example.com",
+    "error_code": None,
+    "error_message": None,
+    "first_name": "Zelda",
+    "guid": "MIC-09ba578e-8448-4f7f-89e1-b62ff2517edb",
+    "institution_name": "MX Bank",
+    "last_name": "Quixote",
+    "routing_number": "091000019",
+    "status": 2,
+    "status_name": "DEPOSITED",
+    "updated_at": "2021-10-22T21:44:38.000+05:30",
+    "verified_at": None,
+}

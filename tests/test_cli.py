@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from _servers import by_token, free_port, json_reply, reply, serve, stall  # noqa: F401  (serve: fixture)
+from _servers import SAMPLE_RECORD, by_token, free_port, json_reply, reply, serve, stall  # noqa: F401  (serve: fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "CLI-SeSsIoN-5b8e0d2f-SECRET-c4a1"
@@ -23,25 +23,7 @@ ACCOUNT = "333312345678"
 MASKED = "****5678"
 NAMES = ("Zephyr Household Checking", "zelda.quixote@example.com", "Zelda", "Quixote")
 
-RECORD_1 = {
-    "account_name": "Zephyr Household Checking",
-    "account_number": ACCOUNT,
-    "account_type": 1,
-    "account_type_name": "CHECKING",
-    "created_at": "2021-09-01T18:29:06.000Z",
-    "email": "zelda.quixote@example.com",
-    "error_code": None,
-    "error_message": None,
-    "first_name": "Zelda",
-    "guid": "MIC-09ba578e-8448-4f7f-89e1-b62ff2517edb",
-    "institution_name": "MX Bank",
-    "last_name": "Quixote",
-    "routing_number": "091000019",
-    "status": 2,
-    "status_name": "DEPOSITED",
-    "updated_at": "2021-10-22T21:44:38.000+05:30",
-    "verified_at": None,
-}
+RECORD_1 = SAMPLE_RECORD
 RECORD_2 = {
     "account_number": "9876",
     "guid": "MIC-2",

@@ -17,6 +17,7 @@ import pytest
 
 import nexus_micro as nm
 from _servers import (
+    SAMPLE_RECORD,
     by_token,
     chunked,
     close_delimited,
@@ -37,25 +38,7 @@ NEW_TOKEN = "FrEsH-91b2c3d4-TOKEN-a7e6f5"
 MEDIA = "application/vnd.mx.nexus.v1+json"
 ACCOUNT = "333312345678"
 
-RECORD = {
-    "account_name": "Zephyr Household Checking",
-    "account_number": ACCOUNT,
-    "account_type": 1,
-    "account_type_name": "CHECKING",
-    "created_at": "2021-09-01T18:29:06.000Z",
-    "email": "zelda.quixote@example.com",
-    "error_code": None,
-    "error_message": None,
-    "first_name": "Zelda",
-    "guid": "MIC-09ba578e-8448-4f7f-89e1-b62ff2517edb",
-    "institution_name": "MX Bank",
-    "last_name": "Quixote",
-    "routing_number": "091000019",
-    "status": 2,
-    "status_name": "DEPOSITED",
-    "updated_at": "2021-10-22T21:44:38.000+05:30",
-    "verified_at": None,
-}
+RECORD = SAMPLE_RECORD
 GOOD = json.dumps({"micro_deposits": [{"micro_deposit": RECORD}]})
 PII = (ACCOUNT, "Zephyr Household Checking", "zelda.quixote@example.com", "Zelda", "Quixote")
 
