@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a listed case that passes fails the run")
     run.add_argument("--require-recommended", action="store_true",
                      help="recommended-tier vector failures fail the run too")
+    run.add_argument("--allow-skips", action="store_true",
+                     help="skipped cases do not fail the run (by default they do: a skip is not a pass)")
     run.add_argument("--json", metavar="FILE", help="write the machine report")
     run.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     run.add_argument("--timeout", type=float, default=10.0, metavar="S",
@@ -98,7 +100,8 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         phases=phases, profiles=tuple(args.profile or runner.DEFAULT_PROFILES), examples=args.examples,
         seed=seed, scenarios=tuple(args.scenario) if args.scenario else None,
         vectors=tuple(args.vector) if args.vector else None, expected_failures=expected,
-        strict_expected=args.strict_expected, require_recommended=args.require_recommended, label=label,
+        strict_expected=args.strict_expected, require_recommended=args.require_recommended,
+        allow_skips=args.allow_skips, label=label,
         shrink=not args.no_shrink)
     adapter = protocol.make_adapter(args.impl, args.python, cwd=args.cwd, parse_timeout=args.timeout,
                                     fetch_timeout=3 * args.timeout)

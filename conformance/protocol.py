@@ -18,6 +18,7 @@ import json
 import os
 import queue
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -33,6 +34,8 @@ PARSE_TIMEOUT = 10.0
 FETCH_TIMEOUT = 30.0
 START_TIMEOUT = 10.0
 STDERR_TAIL_LINES = 40
+MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer stdout line is garbage (and would exhaust memory)
+_TOO_LONG = b"<line too long>"  # what the reader thread queues for such a line
 
 # Kinds of protocol failure (the value of "protocol_error" in a synthetic reply).
 CRASH = "crash"          # the adapter exited (or could not be written to)
@@ -167,9 +170,11 @@ class SubprocessAdapter(Adapter):
 
     def _spawn(self) -> None:
         try:
+            # Own session: a wrapper command (sh -c, npm, go run, cargo run) and everything it
+            # starts can be killed as one process group, so no grandchild keeps stdout open.
             self.proc = subprocess.Popen(
                 self.argv, cwd=self.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE)  # buffered: readline on a raw pipe reads byte by byte
+                stderr=subprocess.PIPE, start_new_session=True)  # buffered: raw pipes read byte by byte
         except OSError as exc:
             raise AdapterStartError(f"cannot start {self.command!r}: {exc}") from exc
         self.lines = queue.Queue()
@@ -178,7 +183,8 @@ class SubprocessAdapter(Adapter):
                                               daemon=True)
         self.stderr_reader.start()
         self.seq = 0
-        reply = self._exchange({"op": "start", "protocol": PROTOCOL_VERSION}, START_TIMEOUT)
+        # A slow starter (a JVM, `cargo run`) gets at least the per-case limit to answer start.
+        reply = self._exchange({"op": "start", "protocol": PROTOCOL_VERSION}, max(START_TIMEOUT, self.parse_timeout))
         if "protocol_error" in reply:
             self._kill()
         self._check_start(reply)
@@ -214,12 +220,14 @@ class SubprocessAdapter(Adapter):
             raw = self.lines.get(timeout=timeout)
         except queue.Empty:
             return failure(HANG, f"no reply to {op} within {timeout:g} s")
+        if raw is _TOO_LONG:
+            return {**failure(GARBAGE, f"stdout line longer than {MAX_LINE_BYTES} bytes"), "_line": True}
         if raw is None:
             status = self._wait_exit(1.0)
             self.stderr_reader.join(0.5)  # so that the failure report has its last words
             return failure(CRASH, f"adapter exited during {op} (status {status})")
         try:
-            reply = json.loads(raw.decode("utf-8"))
+            reply = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)  # NaN is not JSON
         except (UnicodeDecodeError, ValueError):
             shown = raw[:200].decode("utf-8", "replace").rstrip("\n")
             return {**failure(GARBAGE, f"stdout line is not JSON: {shown!r}"), "_line": True}
@@ -237,9 +245,8 @@ class SubprocessAdapter(Adapter):
     def _kill(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self._wait_exit(5.0)
+        _kill_group(self.proc)
+        self._wait_exit(5.0)
         _close_pipes(self.proc)
         self.proc = None
 
@@ -254,8 +261,9 @@ class SubprocessAdapter(Adapter):
             except OSError:
                 pass
             if self._wait_exit(3.0) is None:
-                self.proc.kill()
+                _kill_group(self.proc)
                 self._wait_exit(5.0)
+        _kill_group(self.proc)  # whatever the adapter left running in its session
         _close_pipes(self.proc)
         self.proc = None
 
@@ -263,32 +271,64 @@ class SubprocessAdapter(Adapter):
         return "".join(self.stderr_lines)[-4000:]
 
 
-def _pump_lines(stream: Any, sink: queue.Queue) -> None:
-    """Reader thread: stdout lines into a queue, None at EOF."""
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the adapter's whole process group (it runs in its own session)."""
     try:
-        for raw in iter(stream.readline, b""):
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _pump_lines(stream: Any, sink: queue.Queue) -> None:
+    """Reader thread: stdout lines into a queue, None at EOF; owns (and closes) the stream.
+
+    A line longer than MAX_LINE_BYTES is queued as _TOO_LONG and the rest of the output is
+    discarded: the runner kills the adapter after garbage anyway."""
+    try:
+        while True:
+            raw = stream.readline(MAX_LINE_BYTES)
+            if not raw:
+                break
+            if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                sink.put(_TOO_LONG)
+                while stream.read(65536):
+                    pass
+                break
             sink.put(raw)
     except (OSError, ValueError):
         pass
+    finally:
+        _close_quietly(stream)
     sink.put(None)
 
 
 def _pump_stderr(stream: Any, tail: collections.deque) -> None:
-    """Reader thread: keep the last lines of stderr."""
+    """Reader thread: keep the last lines of stderr (each at most 64 KiB); owns the stream."""
     try:
-        for raw in iter(stream.readline, b""):
+        for raw in iter(lambda: stream.readline(65536), b""):
             tail.append(raw.decode("utf-8", "replace"))
+    except (OSError, ValueError):
+        pass
+    finally:
+        _close_quietly(stream)
+
+
+def _close_quietly(stream: Any) -> None:
+    try:
+        stream.close()
     except (OSError, ValueError):
         pass
 
 
 def _close_pipes(proc: subprocess.Popen) -> None:
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        try:
-            if stream is not None:
-                stream.close()
-        except OSError:
-            pass
+    """Close stdin only: stdout and stderr belong to the reader threads, which close them at
+    EOF. Closing them here would block on the lock a reader holds inside readline()."""
+    if proc.stdin is not None:
+        _close_quietly(proc.stdin)
 
 
 def load_callable(target: str) -> Callable[[dict], dict]:
@@ -302,14 +342,17 @@ def load_callable(target: str) -> Callable[[dict], dict]:
         if spec is None or spec.loader is None:
             raise AdapterStartError(f"cannot load {module_name}")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # a syntax error or a crash at import: the adapter cannot start
+            raise AdapterStartError(f"cannot load {module_name}: {type(exc).__name__}: {exc}") from exc
     else:
         if os.getcwd() not in sys.path and "" not in sys.path:
             sys.path.insert(0, os.getcwd())  # as `python -m` does
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise AdapterStartError(f"cannot import {module_name}: {exc}") from exc
+        except Exception as exc:
+            raise AdapterStartError(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from exc
     try:
         return getattr(module, attr)
     except AttributeError as exc:
@@ -335,7 +378,9 @@ class InProcessAdapter(Adapter):
         self.handler = load_callable(self.target) if isinstance(self.target, str) else self.target
         self._new_worker()
         self.seq = 0
-        self._check_start(self._exchange({"op": "start", "protocol": PROTOCOL_VERSION}, START_TIMEOUT))
+        self._check_start(
+            self._exchange({"op": "start", "protocol": PROTOCOL_VERSION}, max(START_TIMEOUT, self.parse_timeout))
+        )
 
     def _new_worker(self) -> None:
         self.inbox, self.outbox = queue.Queue(), queue.Queue()

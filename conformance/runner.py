@@ -58,6 +58,7 @@ class RunConfig:
     expected_failures: tuple[str, ...] = ()
     strict_expected: bool = False
     require_recommended: bool = False
+    allow_skips: bool = False  # skipped cases do not fail the run (they never count as passes)
     shrink: bool = True  # False: report the first failing example as found (faster)
     label: str = ""
 
@@ -79,7 +80,9 @@ class RunResult:
 
     def unexpected(self) -> list[CaseResult]:
         """Cases that make the run fail."""
-        bad = [r for r in self.results if r.counts and r.status in (FAIL, ERRORED)]
+        # A skip is not a pass: an adapter that implements nothing must not get a green run.
+        failing = (FAIL, ERRORED) if self.config.allow_skips else (FAIL, ERRORED, SKIPPED)
+        bad = [r for r in self.results if r.counts and r.status in failing]
         if self.config.strict_expected:
             bad += [r for r in self.results if r.status == XPASS]
         return bad
@@ -302,8 +305,9 @@ def run_property(adapter: Adapter, profile: str, config: RunConfig) -> list[Case
     case_id = f"property:{profile}"
     try:
         prop()
-        if stats["examples"] and stats["skipped"] == stats["examples"]:
-            result = CaseResult(case_id, "property", profile, SKIPPED, [], "every example was skipped")
+        if stats["skipped"]:  # one skipped example leaves the property unproven
+            result = CaseResult(case_id, "property", profile, SKIPPED, [],
+                                f"{stats['skipped']} of {stats['examples']} examples skipped")
         else:
             result = CaseResult(case_id, "property", profile, PASS, [],
                                 f"{stats['examples']} examples, {stats['skipped']} skipped")
@@ -458,7 +462,7 @@ def apply_expected_failures(results: list[CaseResult], patterns: Iterable[str]) 
     for result in results:
         if not any(fnmatch.fnmatchcase(result.id, p) for p in patterns):
             continue
-        if result.status in (FAIL, ERRORED):
+        if result.status in (FAIL, ERRORED, SKIPPED):
             result.details["was"] = result.status
             result.status = XFAIL
         elif result.status == PASS:

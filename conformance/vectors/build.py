@@ -492,34 +492,41 @@ FILES["required/s15-error-bodies.json"] = ("S15: error bodies", [
 ])
 
 # ------------------------------------------------------------------------------------------------
-# Recommended tier: stress and size.
 N = 10000
 MB_STRING = "é" * 262144 + "x" * 524288  # 786432 characters, 1048576 bytes of UTF-8
 D4300 = "7" * 4300
+
+
+# Boundaries of MUST rules (S1d, S1f, S6/S8 "-0"): required, though some bodies are long.
+FILES["required/s01-boundaries.json"] = ("Boundaries: 4300 digits, depth 64, -0", [
+    case("boundary-4300-digit-integer", "An integer with exactly 4300 digits, in an integer, a string field and extra", ["S1d", "S6", "S8"],
+         '{"micro_deposits":[{"micro_deposit":{"status":%s,"account_number":-%s,"x":%s}}]}' % (D4300, D4300, D4300),
+         ok=[R(status=int(D4300), account_number="-" + D4300, extra={"x": int(D4300)})]),
+    case("boundary-4300-digit-string", "A string of 4300 ASCII digits becomes an integer (S8); 4301 becomes null", ["S8"],
+         '{"micro_deposits":[{"micro_deposit":{"status":"%s","account_type":"%s"}}]}' % (D4300, D4300 + "7"),
+         ok=[R(status=int(D4300))]),
+    case("boundary-depth-64", "Arrays and objects up to depth exactly 64 are fine", ["S1f"],
+         '{"micro_deposits":[{"micro_deposit":{"x":' + "[" * 60 + "]" * 60 + "}}]}",
+         strict=True, ok=[R(extra={"x": json.loads("[" * 60 + "]" * 60)})]),
+    case("boundary-depth-64-scalar-at-65", "A scalar at depth 65 is fine: only arrays and objects count", ["S1f"],
+         '{"micro_deposits":[{"micro_deposit":{"x":' + "[" * 60 + "1" + "]" * 60 + "}}]}",
+         strict=True, ok=[R(extra={"x": json.loads("[" * 60 + "1" + "]" * 60)})]),
+    case("boundary-top-depth-64", "A body of 64 nested objects", ["S1f", "S2"], '{"a":' * 63 + "{}" + "}" * 63,
+         strict=True, ok=[]),
+    case("boundary-top-depth-65", "A body of 65 nested objects", ["S1f"], '{"a":' * 64 + "{}" + "}" * 64, error=MAL),
+    case("boundary-negative-zero-integer", "-0 is the integer 0 (no fraction, no exponent): \"0\" in a string field", ["S1d", "S6", "S7"],
+         '{"micro_deposits":[{"micro_deposit":{"account_name":-0,"status":-0,"routing_number":-0}}]}',
+         ok=[R(account_name="0", status=0, routing_number="000000000")]),
+])
+
+
+# Recommended tier: stress and size.
 FILES["recommended/stress.json"] = ("Stress and size cases", [
     case("stress-10000-records", "10000 records", ["S12"],
          '{"micro_deposits":[' + ",".join('{"micro_deposit":{"status":%d}}' % (i % 10) for i in range(N)) + "]}",
          strict=True, ok=[R(status=i % 10) for i in range(N)]),
     case("stress-1mb-string", "A string of 1 MiB (UTF-8) in account_name", ["S6"],
          doc({"account_name": MB_STRING}), strict=True, ok=[R(account_name=MB_STRING)]),
-    case("stress-4300-digit-integer", "An integer with exactly 4300 digits, in an integer, a string field and extra", ["S1d", "S6", "S8"],
-         '{"micro_deposits":[{"micro_deposit":{"status":%s,"account_number":-%s,"x":%s}}]}' % (D4300, D4300, D4300),
-         ok=[R(status=int(D4300), account_number="-" + D4300, extra={"x": int(D4300)})]),
-    case("stress-4300-digit-string", "A string of 4300 ASCII digits becomes an integer (S8); 4301 becomes null", ["S8"],
-         '{"micro_deposits":[{"micro_deposit":{"status":"%s","account_type":"%s"}}]}' % (D4300, D4300 + "7"),
-         ok=[R(status=int(D4300))]),
-    case("stress-depth-64", "Arrays and objects up to depth exactly 64 are fine", ["S1f"],
-         '{"micro_deposits":[{"micro_deposit":{"x":' + "[" * 60 + "]" * 60 + "}}]}",
-         strict=True, ok=[R(extra={"x": json.loads("[" * 60 + "]" * 60)})]),
-    case("stress-depth-64-scalar-at-65", "A scalar at depth 65 is fine: only arrays and objects count", ["S1f"],
-         '{"micro_deposits":[{"micro_deposit":{"x":' + "[" * 60 + "1" + "]" * 60 + "}}]}",
-         strict=True, ok=[R(extra={"x": json.loads("[" * 60 + "1" + "]" * 60)})]),
-    case("stress-top-depth-64", "A body of 64 nested objects", ["S1f", "S2"], '{"a":' * 63 + "{}" + "}" * 63,
-         strict=True, ok=[]),
-    case("stress-top-depth-65", "A body of 65 nested objects", ["S1f"], '{"a":' * 64 + "{}" + "}" * 64, error=MAL),
-    case("stress-negative-zero-integer", "-0 is the integer 0 (no fraction, no exponent): \"0\" in a string field", ["S1d", "S6", "S7"],
-         '{"micro_deposits":[{"micro_deposit":{"account_name":-0,"status":-0,"routing_number":-0}}]}',
-         ok=[R(account_name="0", status=0, routing_number="000000000")]),
     case("stress-many-drift-items", "1000 items that carry no microdeposit, lenient", ["S3"],
          '{"micro_deposits":[' + ",".join(["null"] * 1000) + "]}", ok=[]),
 ])

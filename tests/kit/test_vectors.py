@@ -122,7 +122,17 @@ def test_ok_vectors_validate_against_canonical_schema():
 
 def test_recommended_stress_cases_present():
     ids = {v["id"] for v in VECTORS if v["tier"] == "recommended"}
-    assert {"stress-10000-records", "stress-1mb-string", "stress-4300-digit-integer", "stress-depth-64"} <= ids
+    assert {"stress-10000-records", "stress-1mb-string", "stress-many-drift-items"} <= ids
+
+
+def test_must_boundaries_are_required():
+    """Boundaries of MUST rules fail a run: they are not in the SHOULD (recommended) tier."""
+    required = {v["id"] for v in VECTORS if v["tier"] == "required"}
+    assert {
+        "boundary-4300-digit-integer", "boundary-4300-digit-string", "boundary-depth-64",
+        "boundary-depth-64-scalar-at-65", "boundary-top-depth-64", "boundary-top-depth-65",
+        "boundary-negative-zero-integer",
+    } <= required
     big = [v for v in VECTORS if v["id"] == "stress-10000-records"][0]
     assert len(big["expected"]["micro_deposits"]) == 10000
     mb = [v for v in VECTORS if v["id"] == "stress-1mb-string"][0]
