@@ -14,15 +14,24 @@ and every request that reaches either listener for that run id (or carries its t
 recorded for `judge`.
 
 `judge(reply)`:
-- `{"skipped": true, "reason": ...}` -> exactly `[("skipped", reason)]` (not a pass, not a
-  failure of a rule: the caller reports it apart);
+- `{"skipped": true, "reason": ...}` -> what the server saw is judged first: a request that
+  broke a rule (a followed redirect, a wrong header, too many attempts, a retry too early or
+  too late) is reported as for any reply, so the case fails; only when the wire was clean (an
+  adapter that skips before sending anything) is the answer exactly `[("skipped", reason)]`
+  (not a pass, not a failure of a rule: the caller reports it apart). A skip is not blamed for
+  attempts it did not make (no "too few requests" failure);
 - `{"errored": true, ...}` -> a `("errored", message)` failure, plus whatever the server saw
   that breaks a rule;
 - a reply that is neither ok/error/skipped/errored -> a `("protocol", message)` failure;
 - otherwise one `(rule_id, message)` per broken rule: the outcome (category or records, S12
   equality), every request's method, path, token, Accept and body (S13), the number of
-  attempts (S17, S17a, S18), the time between attempts (S17b), requests to the other origin
-  (S19) and the token reaching it (S22a).
+  attempts (S17, S17a, S18), the time between attempts (S17b: not before Retry-After, and not
+  more than SLACK after it; S17c: not more than the full-jitter cap plus SLACK), requests to
+  the other origin (S19) and the token reaching it (S22a).
+
+Retry gaps are measured on the server, from the moment the previous response was completely
+written (or the server reset or closed that connection) to the arrival of the next request's
+head: they include the client's connection set-up, hence SLACK.
 
 Scenarios are data (`_SCENARIOS`, in run order) plus one small `serve_*` function each; find
 one by its name. Standard library only; `python -m conformance serve` calls `serve()`.
@@ -50,6 +59,8 @@ MAX_ATTEMPTS = 3                      # S17a: default max_retries 2
 MAX_RESPONSE_BYTES = 65536            # the fetch op's cap for every scenario (S20a)
 SLOW_BODY_TIMEOUT = 0.5               # the slow_body trial's per-read timeout (S21a)
 SLOW_BODY_STALL = 3.0                 # how long slow_body stalls (woken early on close)
+SLACK = 0.75                          # allowed on top of a retry wait's upper bound: connection
+                                      # set-up and scheduling on a loaded 2-core machine
 
 Failure = tuple[str, str]
 
@@ -257,6 +268,8 @@ class SeenRequest:
     t: float                           # time.monotonic() when the request head was read
     wall: float                        # time.time() at the same moment
     attempt: int                       # 1-based among this run's main-listener requests; 0 for "other"
+    done: Optional[float] = None       # time.monotonic() when the server had written all of its
+                                       # response, or reset/closed the connection (None: not yet)
 
     def header_values(self, name: str) -> list[str]:
         name = name.lower()
@@ -426,18 +439,58 @@ def serve_other_origin(h: "_Handler", n: int) -> None:
 # Extra checks on timing
 # --------------------------------------------------------------------------------------------
 
+def _jitter_cap(n: int) -> float:
+    """S17c: the longest wait before retry n (1, 2, ...) without Retry-After."""
+    return min(8.0, 0.5 * 2 ** (n - 1))
+
+
+def _gap(before: SeenRequest, after: SeenRequest) -> Optional[float]:
+    """Seconds from the end of `before`'s response to the arrival of `after`; None when the
+    server was still busy with `before` (a client that gave up on it, e.g. a timeout)."""
+    if before.done is None or before.done > after.t:
+        return None
+    return after.t - before.done
+
+
+def _check_jitter_gaps(run: _Run, main: list[SeenRequest]) -> list[Failure]:
+    """S17c: retry n comes at most min(8, 0.5 * 2^(n-1)) s (+ SLACK) after the last response."""
+    failures = []
+    for n in range(1, len(main)):
+        gap = _gap(main[n - 1], main[n])
+        cap = _jitter_cap(n)
+        if gap is not None and gap > cap + SLACK:
+            failures.append(("S17c", "retry %d came %.3f s after the previous response ended; "
+                             "full jitter waits at most %.2f s (%.2f s of slack allowed)"
+                             % (n, gap, cap, SLACK)))
+    return failures
+
+
 def _check_gap_after_retry_after_seconds(run: _Run, main: list[SeenRequest]) -> list[Failure]:
-    if len(main) >= 2 and main[1].t - main[0].t < 0.95:
+    if len(main) < 2:
+        return []
+    if main[1].t - main[0].t < 0.95:
         return [("S17b", "retried %.3f s after a 429 with Retry-After: 1 (must wait at least 1 s)"
                  % (main[1].t - main[0].t))]
+    gap = _gap(main[0], main[1])
+    if gap is not None and gap > 1.0 + SLACK:
+        return [("S17b", "retried %.3f s after the 429 with Retry-After: 1 ended (must wait "
+                 "exactly 1 s, no jitter; %.2f s of slack allowed)" % (gap, SLACK))]
     return []
 
 
 def _check_gap_after_retry_after_date(run: _Run, main: list[SeenRequest]) -> list[Failure]:
     retry_at = run.state.get("retry_at")
-    if len(main) >= 2 and retry_at is not None and main[1].wall < retry_at - 1.0:
+    if len(main) < 2 or retry_at is None:
+        return []
+    if main[1].wall < retry_at - 1.0:
         return [("S17b", "retried %.3f s before the Retry-After HTTP-date (1 s of rounding slack "
                  "allowed)" % (retry_at - main[1].wall))]
+    late = main[1].wall - retry_at
+    if late > 1.0 + SLACK:
+        gap = _gap(main[0], main[1])
+        return [("S17b", "retried %.3f s after the Retry-After HTTP-date (%s after the 429 "
+                 "ended); must wait exactly until that date (1 s of rounding and %.2f s of "
+                 "slack allowed)" % (late, "?" if gap is None else "%.3f s" % gap, SLACK))]
     return []
 
 
@@ -492,42 +545,51 @@ _SCENARIOS: list[Scenario] = [
              "500 -> server_error, 500 not retried; 1 request",
              serve_server_error_500, "server_error"),
     Scenario("rate_limited_then_ok", ("S17b", "S16", "S17"),
-             "429 with Retry-After: 1, then 200 -> ok; 2 requests, at least 1 s apart",
+             "429 with Retry-After: 1, then 200 -> ok; 2 requests, at least 1 s apart, the "
+             "second at most 1 s + SLACK after the 429",
              serve_rate_limited_then_ok, "ok", OK_EXPECTED, attempts=(2, 2),
              check=_check_gap_after_retry_after_seconds),
     Scenario("rate_limited_http_date_then_ok", ("S17b", "S16", "S17"),
              "429 with Retry-After as an IMF-fixdate 2-3 s ahead, then 200 -> ok; 2 requests, "
-             "the second not before the date (1 s slack)",
+             "the second not before the date nor more than 1 s + SLACK after it (1 s of "
+             "rounding slack each way)",
              serve_rate_limited_http_date_then_ok, "ok", OK_EXPECTED, attempts=(2, 2),
              check=_check_gap_after_retry_after_date),
     Scenario("rate_limited_long_retry_after", ("S17b", "S16", "S14"),
              "429 with Retry-After: 3600 (over the 60 s cap) -> rate_limited, no retry; 1 request",
              serve_rate_limited_long_retry_after, "rate_limited", count_rule="S17b"),
     Scenario("unavailable_then_ok", ("S17", "S17c"),
-             "503, then 200 -> ok; 2 requests", serve_unavailable_then_ok, "ok", OK_EXPECTED,
-             attempts=(2, 2)),
+             "503, then 200 -> ok; 2 requests, the retry within 0.5 s + SLACK",
+             serve_unavailable_then_ok, "ok", OK_EXPECTED, attempts=(2, 2),
+             check=_check_jitter_gaps),
     Scenario("bad_gateway_then_ok", ("S17", "S17c"),
-             "502 with an HTML body, then 200 -> ok; 2 requests",
-             serve_bad_gateway_then_ok, "ok", OK_EXPECTED, attempts=(2, 2)),
-    Scenario("retries_exhausted", ("S17a", "S17", "S14"),
+             "502 with an HTML body, then 200 -> ok; 2 requests, the retry within 0.5 s + SLACK",
+             serve_bad_gateway_then_ok, "ok", OK_EXPECTED, attempts=(2, 2),
+             check=_check_jitter_gaps),
+    Scenario("retries_exhausted", ("S17a", "S17", "S17c", "S14"),
              "503, 503, then 429 without Retry-After -> rate_limited (the last attempt's "
-             "outcome); 3 requests", serve_retries_exhausted, "rate_limited", attempts=(3, 3),
-             count_rule="S17a"),
-    Scenario("reset_then_ok", ("S17",),
-             "first connection reset (RST) without a response, then 200 -> ok; 2 requests",
-             serve_reset_then_ok, "ok", OK_EXPECTED, attempts=(2, 2)),
-    Scenario("slow_body", ("S21a", "S17"),
-             "200 headers and 10 bytes, then a 3 s stall (timeout 0.5 s) -> timeout; "
-             "1 to 3 requests", serve_slow_body, "timeout", attempts=(1, 3),
+             "outcome); 3 requests, retries within 0.5 s and 1 s (+ SLACK)",
+             serve_retries_exhausted, "rate_limited", attempts=(3, 3), count_rule="S17a",
+             check=_check_jitter_gaps),
+    Scenario("reset_then_ok", ("S17", "S17c"),
+             "first connection reset (RST) without a response, then 200 -> ok; 2 requests, "
+             "the retry within 0.5 s + SLACK", serve_reset_then_ok, "ok", OK_EXPECTED,
+             attempts=(2, 2), check=_check_jitter_gaps),
+    Scenario("slow_body", ("S21a", "S17", "S17a"),
+             "200 headers and 10 bytes, then a 3 s stall (timeout 0.5 s) -> timeout, retried; "
+             "3 requests (retry timing not judged: the server cannot see when the client gave "
+             "up)", serve_slow_body, "timeout", attempts=(3, 3),
              count_rule="S17a", timeout=SLOW_BODY_TIMEOUT),
-    Scenario("truncated", ("S20b", "S17"),
+    Scenario("truncated", ("S20b", "S17", "S17a", "S17c"),
              "200, Content-Length: 1000, 400 bytes (a valid JSON prefix) then close -> "
-             "transport_error, never parsed; 1 to 3 requests", serve_truncated,
-             "transport_error", attempts=(1, 3), count_rule="S17a"),
-    Scenario("broken_chunked", ("S20b", "S17"),
-             "200 chunked, a valid chunk then a bad chunk-size line -> transport_error; "
-             "1 to 3 requests", serve_broken_chunked, "transport_error", attempts=(1, 3),
-             count_rule="S17a"),
+             "transport_error, never parsed, retried; 3 requests, retries within 0.5 s and 1 s "
+             "(+ SLACK)", serve_truncated, "transport_error", attempts=(3, 3), count_rule="S17a",
+             check=_check_jitter_gaps),
+    Scenario("broken_chunked", ("S20b", "S17", "S17a", "S17c"),
+             "200 chunked, a valid chunk then a bad chunk-size line -> transport_error, "
+             "retried; 3 requests, retries within 0.5 s and 1 s (+ SLACK)",
+             serve_broken_chunked, "transport_error", attempts=(3, 3), count_rule="S17a",
+             check=_check_jitter_gaps),
     Scenario("oversized", ("S20a", "S17"),
              "200 with a ~200 KB valid JSON body and Content-Length, cap 65536 -> "
              "response_too_large, not retried; 1 request", serve_oversized,
@@ -595,6 +657,11 @@ class Trial:
         if not isinstance(reply, dict):
             return [("protocol", "the reply is not a JSON object")]
         if reply.get("skipped") is True:
+            # The wire first: a skip does not excuse what was already sent (a followed
+            # redirect that carried the token, say). Only a clean wire makes a skip.
+            wire = self._judge_requests(skipped=True)
+            if wire:
+                return wire
             return [("skipped", str(reply.get("reason") or "skipped by the adapter"))]
         failures: list[Failure] = []
         if reply.get("errored") is True:
@@ -627,7 +694,9 @@ class Trial:
             return []
         return [("protocol", "the reply has neither ok, skipped nor errored")]
 
-    def _judge_requests(self) -> list[Failure]:
+    def _judge_requests(self, *, skipped: bool = False) -> list[Failure]:
+        """What the server saw. `skipped`: the adapter made no claim about the call, so too few
+        attempts (none, typically) are not held against it; everything it did send is judged."""
         sc = self._run.scenario
         seen = self.requests
         main = [r for r in seen if r.listener == "main"]
@@ -646,7 +715,7 @@ class Trial:
         if len(main) > MAX_ATTEMPTS:
             failures.append(("S17a", "%d requests: more than %d attempts (max_retries 2)"
                              % (len(main), MAX_ATTEMPTS)))
-        elif not lo <= len(main) <= hi:
+        elif len(main) > hi or len(main) < lo and not skipped:
             want = str(lo) if lo == hi else "%d to %d" % (lo, hi)
             failures.append((sc.count_rule, "%d request(s), expected %s" % (len(main), want)))
 
@@ -769,6 +838,8 @@ class _Handler(BaseHTTPRequestHandler):
                 run.scenario.serve(self, seen.attempt)
         except OSError:                # the client went away (reset, broken pipe, timeout)
             self.abort()
+        finally:
+            seen.done = time.monotonic()   # the response is written, or the connection is gone
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
 

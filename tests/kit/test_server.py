@@ -118,8 +118,11 @@ def _canonical(body: bytes) -> list:
 
 def good_fetch(fetch: dict, *, token: str | None = None, accept: str | None = ACCEPT,
                retry_statuses=(429, 502, 503, 504), honour_retry_after: bool = True,
-               ignore_length: bool = False) -> dict:
-    """One call with S17's default policy (max_retries 2). Knobs make it misbehave."""
+               ignore_length: bool = False, extra_wait: float = 0.0,
+               retry_transport: bool = True) -> dict:
+    """One call with S17's default policy (max_retries 2). Knobs make it misbehave:
+    `extra_wait` is added to every wait before a retry, `retry_transport=False` gives up at
+    the first timeout or transport error."""
     token = fetch["token"] if token is None else token
     if not token or any(not 0x21 <= ord(c) <= 0x7E for c in token):
         return _err("invalid_argument")
@@ -128,7 +131,7 @@ def good_fetch(fetch: dict, *, token: str | None = None, accept: str | None = AC
     outcome = _err("transport_error")
     for attempt in range(3):
         if attempt:
-            time.sleep(wait)
+            time.sleep(wait + extra_wait)
         wait = random.uniform(0, 0.5 * 2 ** attempt)           # S17c full jitter
         headers = {"MD-SESSION-TOKEN": token, "Content-Type": ACCEPT, "User-Agent": "stand-in/1"}
         if accept is not None:
@@ -164,8 +167,12 @@ def good_fetch(fetch: dict, *, token: str | None = None, accept: str | None = AC
                 wait = delay
         except TimeoutError:
             outcome = _err("timeout")
+            if not retry_transport:
+                return outcome
         except (OSError, http.client.HTTPException):
             outcome = _err("transport_error")
+            if not retry_transport:
+                return outcome
         finally:
             if resp is not None:
                 resp.close()
@@ -453,6 +460,44 @@ def test_too_early_retry_after_date_fails_s17b(nexus):
     assert rules_of(trial.judge(reply)) == {"S17b"}
 
 
+def test_late_retries_fail_s17c_and_s17b(nexus):
+    """A client that adds 2 s to every retry wait: over the full-jitter cap (S17c) and over
+    the exact Retry-After delay (S17b), each by more than SLACK."""
+    expected = {"unavailable_then_ok": "S17c", "reset_then_ok": "S17c",
+                "retries_exhausted": "S17c", "truncated": "S17c",
+                "rate_limited_then_ok": "S17b", "rate_limited_http_date_then_ok": "S17b"}
+    trials = [nexus.prepare(name) for name in expected]
+    with ThreadPoolExecutor(len(trials)) as pool:
+        replies = list(pool.map(lambda t: good_fetch(t.fetch, extra_wait=2.0), trials))
+    for trial, reply in zip(trials, replies):
+        failures = trial.judge(reply)
+        assert rules_of(failures) == {expected[trial.scenario]}, (trial.scenario, failures)
+        assert re.search(r"\b[23]\.\d{3} s after", failures[0][1]), failures   # the gap
+    by_name = {t.scenario: t.judge(r) for t, r in zip(trials, replies)}
+    assert len(by_name["retries_exhausted"]) == 2        # both gaps named
+    assert "retry 1 came" in by_name["retries_exhausted"][0][1]
+
+
+def test_retry_gaps_within_the_bounds_pass(nexus):
+    """The bounds are upper bounds on the wait plus SLACK: waiting just under them passes."""
+    trial = nexus.prepare("unavailable_then_ok")
+    assert raw_get(trial)[0] == 503
+    time.sleep(0.5 + srv.SLACK - 0.2)
+    assert raw_get(trial)[0] == 200
+    assert trial.judge({"ok": True, "micro_deposits": srv.OK_EXPECTED}) == []
+
+
+def test_unretried_timeout_and_transport_errors_fail_s17a(nexus):
+    names = ["slow_body", "truncated", "broken_chunked"]
+    trials = [nexus.prepare(name) for name in names]
+    with ThreadPoolExecutor(len(trials)) as pool:
+        replies = list(pool.map(lambda t: good_fetch(t.fetch, retry_transport=False), trials))
+    assert [r["error"] for r in replies] == ["timeout", "transport_error", "transport_error"]
+    for trial, reply in zip(trials, replies):
+        failures = trial.judge(reply)
+        assert failures == [("S17a", "1 request(s), expected 3")], (trial.scenario, failures)
+
+
 def test_long_retry_after_waited_fails(nexus):
     trial = nexus.prepare("rate_limited_long_retry_after")
     raw_get(trial)
@@ -473,6 +518,33 @@ def test_followed_redirect_with_token_fails_s19_and_s22a(nexus):
     assert [r.listener for r in trial.requests] == ["main", "other"]
 
 
+def test_followed_redirect_then_skipped_fails_s19(nexus):
+    """The wire is judged before the skip: a token already sent elsewhere is not a skip."""
+    trial = nexus.prepare("redirect_cross_origin")
+    req = urllib.request.Request(trial.fetch["base_url"] + "micro_deposits",
+                                 headers={"MD-SESSION-TOKEN": trial.fetch["token"], "Accept": ACCEPT})
+    with urllib.request.urlopen(req, timeout=2) as resp:
+        resp.read()
+    failures = trial.judge({"skipped": True, "reason": "redirects not supported"})
+    assert {"S19", "S22a"} <= rules_of(failures) and "skipped" not in rules_of(failures)
+
+
+def test_skipped_after_a_clean_or_a_bad_wire(nexus):
+    trial = nexus.prepare("redirect_307")                 # one request, 307 not followed
+    raw_get(trial)
+    assert trial.judge({"skipped": True, "reason": "r"}) == [("skipped", "r")]
+    trial = nexus.prepare("unavailable_then_ok")          # too few attempts: not held against a skip
+    raw_get(trial)
+    assert trial.judge({"skipped": True}) == [("skipped", "skipped by the adapter")]
+    trial = nexus.prepare("bad_request")                  # a retried 400 is on the wire
+    good_fetch(trial.fetch, retry_statuses=(400,))
+    failures = trial.judge({"skipped": True, "reason": "r"})
+    assert rules_of(failures) == {"S17"} and "3 request(s), expected 1" in failures[0][1]
+    trial = nexus.prepare("empty")                        # a wrong header is on the wire
+    good_fetch(trial.fetch, accept=None)
+    assert rules_of(trial.judge({"skipped": True})) == {"S13b"}
+
+
 def test_followed_redirect_without_token_fails_s19_only(nexus):
     trial = nexus.prepare("redirect_307")
     raw_get(trial)
@@ -490,7 +562,7 @@ def test_parsed_truncated_body_fails_s20b(nexus):
     reply = good_fetch(trial.fetch, ignore_length=True)
     assert reply["ok"] is True                             # the naive client parsed 400 bytes
     failures = trial.judge(reply)
-    assert rules_of(failures) == {"S20b"}
+    assert rules_of(failures) == {"S20b", "S17a"}          # and it never retried
 
 
 def test_ignored_cap_fails_s20a(nexus):
