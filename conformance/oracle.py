@@ -332,7 +332,7 @@ def parse_json(body: bytes) -> tuple[object, dict]:
     return value, {"bom": bom, "duplicates": p.duplicates}
 
 
-def _decimal_str(n: int) -> str:
+def decimal_str(n: int) -> str:
     """S6: decimal representation of an integer, independent of the int/str digit limit."""
     if n == 0:
         return "0"
@@ -373,7 +373,7 @@ def _string_field(v):
     if t == "string":
         return v, None
     if t == "integer":
-        return _decimal_str(v), ("coerced", "S6")
+        return decimal_str(v), ("coerced", "S6")
     return None, ("nulled", "S6")
 
 
@@ -384,7 +384,7 @@ def _routing_field(v):
             return v.rjust(9, "0"), ("padded", "S7")
         return v, None
     if t == "integer":
-        s = _decimal_str(v)
+        s = decimal_str(v)
         if 0 <= v < 100000000:
             return s.rjust(9, "0"), ("padded", "S7")
         return s, ("coerced", "S7")
@@ -619,7 +619,7 @@ def error_code_and_message(body: bytes):
     if type(code) is str:
         pass
     elif type(code) is int:
-        code = _decimal_str(code)
+        code = decimal_str(code)
     else:
         code = None
     if type(message) is not str:

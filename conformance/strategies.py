@@ -27,6 +27,7 @@ import math
 
 from hypothesis import strategies as st
 
+from . import oracle as _oracle
 from . import spec as _spec
 
 __all__ = [
@@ -297,21 +298,10 @@ def _number(v, exp_form: bool) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
-        return str(v) if abs(v) < 10**4000 else _big_int_str(v)
+        return str(v) if abs(v) < 10**4000 else _oracle.decimal_str(v)
     if exp_form and v != 0 and math.isfinite(v):
         return "%.17E" % v  # same double, exponent form
     return repr(v)
-
-
-def _big_int_str(v: int) -> str:
-    neg = v < 0
-    v = -v if neg else v
-    chunks = []
-    while v:
-        v, r = divmod(v, 10**18)
-        chunks.append(r)
-    s = str(chunks[-1]) + "".join("%018d" % c for c in reversed(chunks[:-1])) if chunks else "0"
-    return "-" + s if neg else s
 
 
 def dump(value, *, ws: str = "", ascii_only: bool = False, odd_escapes: bool = False, exp_floats: bool = False) -> str:
