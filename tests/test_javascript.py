@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "conformance" / "examples" / "javascript"
+EXAMPLE = ROOT / "nexus_micro_kit" / "examples" / "javascript"
 NODE = shutil.which("node")
 
 if NODE is None:
@@ -33,7 +33,7 @@ def test_node_unit_tests() -> None:
 def test_javascript_adapter_passes_every_vector_profile_and_scenario(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "conformance", "run", "--impl", f"{NODE} {EXAMPLE / 'adapter.js'}", "--json", str(report)],
+        [sys.executable, "-m", "nexus_micro_kit", "run", "--impl", f"{NODE} {EXAMPLE / 'adapter.js'}", "--json", str(report)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]

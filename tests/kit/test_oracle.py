@@ -1,4 +1,4 @@
-"""The kit's oracle (conformance/oracle.py) against spec/SEMANTICS.md, rule by rule.
+"""The kit's oracle (nexus_micro_kit/oracle.py) against spec/SEMANTICS.md, rule by rule.
 
 Each test names the rule it checks. These are written from the rules directly, apart from the
 golden vectors (tests/kit/test_vectors.py), so that a wrong oracle and a wrong vector do not hide
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import oracle
-from conformance.oracle import canonical_equal, expect_parse, first_difference
+from nexus_micro_kit import oracle
+from nexus_micro_kit.oracle import canonical_equal, expect_parse, first_difference
 
 FIELDS = list(oracle.FIELDS)
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conformance import runner
-from conformance.protocol import InProcessAdapter, SubprocessAdapter
+from nexus_micro_kit import runner
+from nexus_micro_kit.protocol import InProcessAdapter, SubprocessAdapter
 from tests.planted import PLANTED
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 20240601
-BUNDLED = "conformance.adapters.nexus_micro:handle"
+BUNDLED = "nexus_micro_kit.adapters.nexus_micro:handle"
 
 
 def config_for(phases: str, scenarios: tuple | None) -> runner.RunConfig:
@@ -91,7 +91,7 @@ def test_bundled_nexus_micro_passes(phases):
 
 
 def test_bundled_nexus_micro_passes_as_subprocess():
-    adapter = SubprocessAdapter(f"{sys.executable} -m conformance.adapters.nexus_micro", cwd=str(ROOT))
+    adapter = SubprocessAdapter(f"{sys.executable} -m nexus_micro_kit.adapters.nexus_micro", cwd=str(ROOT))
     result = runner.run(adapter, config_for("vectors", None))
     assert result.implementation["name"] == "nexus-micro" and result.mode == "subprocess"
     assert result.exit_code() == 0, [(r.id, r.rules, r.message) for r in result.unexpected()]

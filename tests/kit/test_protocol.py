@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import protocol
-from conformance.protocol import (
+from nexus_micro_kit import protocol
+from nexus_micro_kit.protocol import (
     CRASH,
     GARBAGE,
     HANG,
@@ -192,7 +192,7 @@ def test_schema_is_valid_draft_2020_12_with_a_def_per_message():
 
 
 def test_every_json_example_of_the_readme_validates():
-    readme = (ROOT / "conformance" / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "nexus_micro_kit" / "README.md").read_text(encoding="utf-8")
     validator = protocol._validator("start_request").__class__(protocol.load_schema())
     checked = 0
     for block in re.findall(r"```json\n(.*?)```", readme, re.S):

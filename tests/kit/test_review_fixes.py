@@ -42,7 +42,7 @@ def kit(tmp_path: Path, mode: str, *extra: str, wrapper: bool = False, timeout: 
     if wrapper:
         command = f"sh -c '{command}; true'"
     return subprocess.run(
-        [sys.executable, "-m", "conformance", "run", "--impl", command, "-q", *extra],
+        [sys.executable, "-m", "nexus_micro_kit", "run", "--impl", command, "-q", *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
@@ -78,7 +78,7 @@ def test_an_in_process_adapter_that_fails_to_import_cannot_start(tmp_path: Path)
     broken = tmp_path / "broken.py"
     broken.write_text("raise RuntimeError('boom at import')\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "conformance", "run", "--python", f"{broken}:handle", "-q"],
+        [sys.executable, "-m", "nexus_micro_kit", "run", "--python", f"{broken}:handle", "-q"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-1000:])

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import golden, runner
-from conformance.__main__ import main
-from conformance.protocol import InProcessAdapter, SubprocessAdapter
+from nexus_micro_kit import golden, runner
+from nexus_micro_kit.__main__ import main
+from nexus_micro_kit.protocol import InProcessAdapter, SubprocessAdapter
 
 ROOT = Path(__file__).resolve().parents[2]
 REF = "tests.planted.oracle_ref:handle"
@@ -154,10 +154,10 @@ def test_cli_exit_codes_and_help(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["run", "--only", "nonsense"])
     assert exc.value.code == 2
-    out = subprocess.run([sys.executable, "-m", "conformance", "--help"], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "nexus_micro_kit", "--help"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, check=False)
     assert out.returncode == 0 and "examples:" in out.stdout and "--impl" in out.stdout
-    out = subprocess.run([sys.executable, "-m", "conformance", "run", "--help"], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "nexus_micro_kit", "run", "--help"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, check=False)
     assert "--expected-failures" in out.stdout and "--junit" in out.stdout
 

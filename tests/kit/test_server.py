@@ -1,4 +1,4 @@
-"""Tests of the kit's fake Nexus server (conformance/server.py).
+"""Tests of the kit's fake Nexus server (nexus_micro_kit/server.py).
 
 Stand-in clients are plain http.client / urllib code written here: the kit never imports
 nexus_micro. `good_fetch` follows SEMANTICS.md S13-S22 closely enough to pass every scenario;
@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conformance import server as srv
-from conformance.server import SCENARIOS, FakeNexus, canonical_equal
+from nexus_micro_kit import server as srv
+from nexus_micro_kit.server import SCENARIOS, FakeNexus, canonical_equal
 
 ACCEPT = "application/vnd.mx.nexus.v1+json"
 

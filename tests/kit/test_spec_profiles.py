@@ -1,4 +1,4 @@
-"""conformance/spec.py: the OpenAPI document as JSON Schema, and its profiles."""
+"""nexus_micro_kit/spec.py: the OpenAPI document as JSON Schema, and its profiles."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import pytest
 import yaml
 
-from conformance import spec
+from nexus_micro_kit import spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIELDS = ("account_name account_number account_type account_type_name created_at email error_code error_message "

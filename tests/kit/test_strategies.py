@@ -1,4 +1,4 @@
-"""conformance/strategies.py: what the three profiles generate."""
+"""nexus_micro_kit/strategies.py: what the three profiles generate."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import oracle, spec, strategies
+from nexus_micro_kit import oracle, spec, strategies
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 

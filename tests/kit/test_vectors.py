@@ -10,7 +10,7 @@ import re
 import jsonschema
 import pytest
 
-from conformance import golden, oracle
+from nexus_micro_kit import golden, oracle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VECTORS = golden.load_vectors()

@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any, Callable
 
-from conformance.adapters import nexus_micro as bundled
+from nexus_micro_kit.adapters import nexus_micro as bundled
 
 
 def body_of(message: dict) -> bytes:

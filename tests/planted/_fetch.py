@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Callable
 
-from conformance.adapters import nexus_micro as bundled
+from nexus_micro_kit.adapters import nexus_micro as bundled
 
 MEDIA_TYPE = "application/vnd.mx.nexus.v1+json"
 RETRYABLE = {"transport_error", "timeout", "rate_limited"}

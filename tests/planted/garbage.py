@@ -5,7 +5,7 @@ body holds a routing number; otherwise the bundled adapter. Subprocess only:
 import json
 import sys
 
-from conformance.adapters import nexus_micro as bundled
+from nexus_micro_kit.adapters import nexus_micro as bundled
 from tests.planted._base import body_of
 
 

@@ -3,8 +3,8 @@ otherwise the bundled adapter. Subprocess (`python -m tests.planted.hang`) or in
 
 import threading
 
-from conformance.adapters import nexus_micro as bundled
-from conformance.adapters import run_stdio
+from nexus_micro_kit.adapters import nexus_micro as bundled
+from nexus_micro_kit.adapters import run_stdio
 from tests.planted._base import body_of
 
 

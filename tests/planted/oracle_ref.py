@@ -4,7 +4,7 @@ same with one planted bug (S7: leading zeros of routing numbers dropped)."""
 
 import base64
 
-from conformance import oracle
+from nexus_micro_kit import oracle
 
 
 def handle(message: dict) -> dict:
@@ -34,6 +34,6 @@ def routing_bug(message: dict) -> dict:
 if __name__ == "__main__":
     import sys
 
-    from conformance.adapters import run_stdio
+    from nexus_micro_kit.adapters import run_stdio
 
     run_stdio(routing_bug if "--routing-bug" in sys.argv else handle)

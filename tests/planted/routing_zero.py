@@ -12,6 +12,6 @@ def _strip(record: dict) -> None:
 handle = wrap(after=map_records(_strip), name="planted-routing-zero")
 
 if __name__ == "__main__":
-    from conformance.adapters import run_stdio
+    from nexus_micro_kit.adapters import run_stdio
 
     run_stdio(handle)

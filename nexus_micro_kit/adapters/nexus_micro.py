@@ -1,7 +1,7 @@
 """Protocol v1 adapter for the bundled Python client `nexus_micro`.
 
-In-process: `python -m conformance run --python conformance.adapters.nexus_micro:handle`.
-Subprocess: `python -m conformance run --impl "python -m conformance.adapters.nexus_micro"`.
+In-process: `python -m nexus_micro_kit run --python conformance.adapters.nexus_micro:handle`.
+Subprocess: `python -m nexus_micro_kit run --impl "python -m nexus_micro_kit.adapters.nexus_micro"`.
 This is the only module of the kit that imports nexus_micro: the client is an implementation
 under test, not the referee.
 """
@@ -77,6 +77,6 @@ def handle(message: dict) -> dict:
 
 
 if __name__ == "__main__":
-    from conformance.adapters import run_stdio
+    from nexus_micro_kit.adapters import run_stdio
 
     sys.exit(run_stdio(handle))

@@ -1,5 +1,5 @@
 'use strict';
-// Unit tests: node --test conformance/examples/javascript/
+// Unit tests: node --test nexus_micro_kit/examples/javascript/
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');

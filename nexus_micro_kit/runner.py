@@ -1,7 +1,7 @@
 """The conformance runner: golden vectors, hypothesis properties and HTTP scenarios.
 
 It drives any implementation through a `protocol.Adapter` and judges every reply with the
-kit's own oracle (`conformance.oracle`), never with the implementation under test. Each case
+kit's own oracle (`nexus_micro_kit.oracle`), never with the implementation under test. Each case
 ends as one `CaseResult`; `RunResult.exit_code()` is 0 only when nothing unexpected failed.
 """
 
@@ -15,8 +15,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator
 
-from conformance import oracle
-from conformance.protocol import HANG, Adapter, parse_request
+from nexus_micro_kit import oracle
+from nexus_micro_kit.protocol import HANG, Adapter, parse_request
 
 PASS, FAIL, SKIPPED, ERRORED = "pass", "fail", "skipped", "errored"
 XFAIL, XPASS = "expected-failure", "unexpected-pass"
@@ -182,7 +182,7 @@ def _body_shown(body: bytes) -> dict:
 def run_vectors(adapter: Adapter, config: RunConfig, progress: Progress) -> list[CaseResult]:
     """Each vector: the adapter must match the vector's expected outcome; the oracle must too
     (a disagreement is a kit bug, reported as `kit:vectors`)."""
-    from conformance import golden
+    from nexus_micro_kit import golden
 
     vectors = golden.load_vectors()
     if config.vectors is not None:
@@ -256,7 +256,7 @@ def run_property(adapter: Adapter, profile: str, config: RunConfig) -> list[Case
     result holds hypothesis's shrunk counterexample and the seed that reproduces it."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 
-    from conformance import spec, strategies
+    from nexus_micro_kit import spec, strategies
 
     stats = {"examples": 0, "skipped": 0}
     kit_bugs: list[str] = []
@@ -286,7 +286,7 @@ def run_property(adapter: Adapter, profile: str, config: RunConfig) -> list[Case
             "headers": [list(h) for h in headers], **_body_shown(body),
             "expected": _summary(expected), "actual": _reply_summary(reply), "difference": message,
             "rules": rules,
-            "reproduce": f"python -m conformance run {config.label} --only properties --profile "
+            "reproduce": f"python -m nexus_micro_kit run {config.label} --only properties --profile "
                          f"{profile} --examples {config.examples} --seed {config.seed}"
                          f"{'' if config.shrink else ' --no-shrink'}".replace("  ", " "),
         }
@@ -398,7 +398,7 @@ def run_properties(adapter: Adapter, config: RunConfig, progress: Progress) -> l
 
 def run_http(adapter: Adapter, config: RunConfig, progress: Progress) -> list[CaseResult]:
     """Each scenario: one fetch against the kit's fake Nexus server, judged by the server."""
-    from conformance import server
+    from nexus_micro_kit import server
 
     names = list(config.scenarios) if config.scenarios is not None else list(server.SCENARIOS)
     unknown = [n for n in names if n not in server.SCENARIOS]

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// Conformance kit adapter, protocol v1 (conformance/README.md), JSON lines over stdin/stdout.
+// Conformance kit adapter, protocol v1 (nexus_micro_kit/README.md), JSON lines over stdin/stdout.
 // Replies may hold big integers, so they are printed with our own stringify (BigInt-exact).
 
 const readline = require('node:readline');

@@ -1,11 +1,11 @@
-"""Writes the golden vector files (conformance/vectors/{required,recommended}/*.json).
+"""Writes the golden vector files (nexus_micro_kit/vectors/{required,recommended}/*.json).
 
 The expected outputs below are written BY HAND from spec/SEMANTICS.md, case by case: nothing here
 calls the oracle or any implementation. tests/kit/test_vectors.py then checks that the oracle
-(conformance/oracle.py, a separate derivation) agrees with every case.
+(nexus_micro_kit/oracle.py, a separate derivation) agrees with every case.
 
 The JSON files are the source of truth that other languages load; this script only produced
-them. Run it again (python3 conformance/vectors/build.py) after editing a case here.
+them. Run it again (python3 nexus_micro_kit/vectors/build.py) after editing a case here.
 """
 
 from __future__ import annotations

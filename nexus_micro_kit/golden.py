@@ -1,9 +1,9 @@
-"""Golden vectors: loading and checking the files in conformance/vectors/{required,recommended}/.
+"""Golden vectors: loading and checking the files in nexus_micro_kit/vectors/{required,recommended}/.
 
 Public:
 
 - ``load_vectors(tier=None) -> list[dict]``: every case of every vector file (of one tier, or of
-  both), each augmented with ``file`` (path relative to conformance/vectors), ``tier``
+  both), each augmented with ``file`` (path relative to nexus_micro_kit/vectors), ``tier``
   (``"required"`` or ``"recommended"``, from its folder), ``id`` (unique; the case's own id) and
   ``body_bytes`` (the input body as bytes: ``body`` UTF-8 encoded, or ``body_b64`` decoded).
 - ``validate_vector_files() -> list[str]``: problems found (empty = all good): schema errors

@@ -1,4 +1,4 @@
-"""Adapters that put implementations behind the kit's protocol v1 (conformance/README.md).
+"""Adapters that put implementations behind the kit's protocol v1 (nexus_micro_kit/README.md).
 
 `run_stdio(handle)` turns any `handle(message) -> reply` function into a subprocess adapter:
 one JSON object per line on stdin, one reply per line on stdout.

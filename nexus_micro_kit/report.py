@@ -8,7 +8,7 @@ import time
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from conformance.runner import ERRORED, FAIL, PASS, SKIPPED, XFAIL, XPASS, CaseResult, Progress, RunResult
+from nexus_micro_kit.runner import ERRORED, FAIL, PASS, SKIPPED, XFAIL, XPASS, CaseResult, Progress, RunResult
 
 REPORT_FORMAT = 1
 MARK = {PASS: ".", FAIL: "F", ERRORED: "E", SKIPPED: "s", XFAIL: "x", XPASS: "U"}

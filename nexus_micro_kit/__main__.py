@@ -1,4 +1,4 @@
-"""Command line of the conformance kit: `python -m conformance [run|serve] ...`."""
+"""Command line of the conformance kit: `python -m nexus_micro_kit [run|serve] ...`."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import sys
 
 EPILOG = """\
 examples:
-  python -m conformance
+  python -m nexus_micro_kit
       the whole kit against the bundled nexus_micro, in-process (offline)
-  python -m conformance run --impl "node conformance/examples/javascript/adapter.js"
+  python -m nexus_micro_kit run --impl "node nexus_micro_kit/examples/javascript/adapter.js"
       any implementation, as a subprocess speaking protocol v1
-  python -m conformance run --python mypkg.adapter:handle --only vectors,properties
-  python -m conformance run --profile hostile --examples 1000 --seed 1234
+  python -m nexus_micro_kit run --python mypkg.adapter:handle --only vectors,properties
+  python -m nexus_micro_kit run --profile hostile --examples 1000 --seed 1234
       reproduce a property failure: same seed, same examples
-  python -m conformance run --impl "./adapter" --expected-failures known.txt --junit out.xml
-  python -m conformance serve --port 8080
+  python -m nexus_micro_kit run --impl "./adapter" --expected-failures known.txt --junit out.xml
+  python -m nexus_micro_kit serve --port 8080
       the fake Nexus server alone, for manual tests
 
 exit status: 0 nothing unexpected failed; 1 unexpected failures; 2 usage error or the adapter
@@ -26,7 +26,7 @@ could not be started.
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m conformance", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="python -m nexus_micro_kit", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Conformance kit for MX Nexus API GET /micro_deposits (spec/SEMANTICS.md). "
                     "With no command: run everything against the bundled nexus_micro in-process.")
     commands = parser.add_subparsers(dest="command")
@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ("run", "serve", "-h", "--help"):
-        argv = ["run", *argv]  # `python -m conformance [run options]` means `run`
+        argv = ["run", *argv]  # `python -m nexus_micro_kit [run options]` means `run`
     args = parser.parse_args(argv)
     if args.command == "serve":
-        from conformance import server
+        from nexus_micro_kit import server
 
         server.serve(args.host, args.port)
         return 0
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from conformance import protocol, report, runner
+    from nexus_micro_kit import protocol, report, runner
 
     phases = tuple(p.strip() for p in args.only.split(",") if p.strip())
     bad = [p for p in phases if p not in runner.PHASES]

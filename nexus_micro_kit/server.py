@@ -34,7 +34,7 @@ written (or the server reset or closed that connection) to the arrival of the ne
 head: they include the client's connection set-up, hence SLACK.
 
 Scenarios are data (`_SCENARIOS`, in run order) plus one small `serve_*` function each; find
-one by its name. Standard library only; `python -m conformance serve` calls `serve()`.
+one by its name. Standard library only; `python -m nexus_micro_kit serve` calls `serve()`.
 """
 from __future__ import annotations
 
@@ -1061,7 +1061,7 @@ class FakeNexus:
 
 
 # --------------------------------------------------------------------------------------------
-# python -m conformance serve
+# python -m nexus_micro_kit serve
 # --------------------------------------------------------------------------------------------
 
 def serve(host: str = "127.0.0.1", port: int = 0) -> None:

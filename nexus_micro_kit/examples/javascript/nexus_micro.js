@@ -1,6 +1,6 @@
 'use strict';
 // MX Nexus API GET /micro_deposits, second implementation (JavaScript, Node.js 20, no dependencies).
-// Written from spec/SEMANTICS.md (rules S1..S22) and conformance/README.md only.
+// Written from spec/SEMANTICS.md (rules S1..S22) and nexus_micro_kit/README.md only.
 
 const http = require('node:http');
 const https = require('node:https');

@@ -1,4 +1,4 @@
-"""Runner side of the adapter protocol v1 (conformance/README.md).
+"""Runner side of the adapter protocol v1 (nexus_micro_kit/README.md).
 
 Two ways to drive an implementation behind one interface: `SubprocessAdapter` (any language,
 JSON lines over stdin/stdout) and `InProcessAdapter` (a Python callable). Both validate every
@@ -434,5 +434,5 @@ def make_adapter(impl: str | None = None, python: str | None = None, cwd: str | 
     """The adapter for `--impl COMMAND` or `--python MODULE:CALLABLE`."""
     if impl:
         return SubprocessAdapter(impl, cwd=cwd, **timeouts)
-    return InProcessAdapter(python or "conformance.adapters.nexus_micro:handle", **timeouts)
+    return InProcessAdapter(python or "nexus_micro_kit.adapters.nexus_micro:handle", **timeouts)
 

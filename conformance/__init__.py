@@ -1,1 +1,0 @@
-"""Conformance kit for MX Nexus API GET /micro_deposits (see conformance/README.md)."""
