@@ -1708,6 +1708,7 @@ def _transport_classes() -> Any:
         def release(self, response: Any) -> None:
             """Back to the pool after a response read to its end; closed otherwise."""
             if not response.will_close and (response.isclosed() or response.length == 0) and response.status != 101:
+                response.close()  # before 3.13 a response read to its Content-Length stays open
                 self.pool.put(self.key, self)
             else:
                 self.close()  # type: ignore[attr-defined]

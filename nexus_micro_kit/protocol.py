@@ -5,15 +5,21 @@ JSON lines over stdin/stdout) and `InProcessAdapter` (a Python callable). Both v
 reply against `schemas/protocol-v1.schema.json`. A misbehaving adapter never raises out of
 `call`: the reply is replaced by `{"protocol_error": kind, "message": ...}` so that the runner
 fails that one case and goes on.
+
+Revision 2 of protocol 1: `start` offers the optional FEATURES; `Adapter.features` holds the
+ones the adapter's start reply lists. Each adapter also keeps what it wrote to stderr during the
+current call (`case_stderr`), runs under `time_zone` (the runner sets it, README "Local time"),
+and can be killed at once (`kill`, for an interrupted run).
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
-import collections
 import functools
 import importlib
 import importlib.util
+import io
 import json
 import os
 import queue
@@ -22,18 +28,27 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
 import jsonschema
 
+from nexus_micro_kit import resources
+
 PROTOCOL_VERSION = 1
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "protocol-v1.schema.json"
+PROTOCOL_REVISION = 2
+FEATURES = ("drift", "deadline", "token_provider")  # optional features of revision 2, offered in start
+SCHEMA_NAME = "schemas/protocol-v1.schema.json"  # read through resources (works from a wheel)
 PARSE_TIMEOUT = 10.0
 FETCH_TIMEOUT = 30.0
 START_TIMEOUT = 10.0
-STDERR_TAIL_LINES = 40
+STDERR_TAIL_BYTES = 16 * 1024  # the session's tail, for a start failure
+STDERR_CASE_BYTES = 1024 * 1024  # what one call may write to stderr and still be searched whole (S22a)
+STDERR_SETTLE = 0.03  # quiet time that ends a wait for the stderr reader to catch up with a reply
+STDERR_SETTLE_MAX = 0.5
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer stdout line is garbage (and would exhaust memory)
 _TOO_LONG = b"<line too long>"  # what the reader thread queues for such a line
 
@@ -42,6 +57,7 @@ CRASH = "crash"          # the adapter exited (or could not be written to)
 HANG = "hang"            # no reply within the case's time limit
 GARBAGE = "garbage"      # a line that is not a JSON object, or a reply that fails the schema
 WRONG_SEQ = "wrong_seq"  # a reply that does not echo the request's seq
+NOT_RUN = "not_run"      # the runner did not send the case: the adapter hung too often (runner.HANG_LIMIT)
 
 
 class AdapterStartError(Exception):
@@ -50,8 +66,13 @@ class AdapterStartError(Exception):
 
 @functools.lru_cache(maxsize=None)
 def load_schema() -> dict:
-    """The protocol v1 JSON Schema (draft 2020-12)."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The protocol v1 JSON Schema (draft 2020-12); raises resources.KitDataError when the kit
+    is installed without it (a fault of the kit, never of the adapter)."""
+    try:
+        return json.loads(resources.read_kit(SCHEMA_NAME))
+    except ValueError as exc:
+        raise resources.KitDataError(f"kit data file {SCHEMA_NAME} is not JSON ({exc}); "
+                                     "reinstall nexus-micro") from None
 
 
 @functools.lru_cache(maxsize=None)
@@ -87,13 +108,56 @@ def parse_request(status: int, headers: list, body: bytes, strict: bool) -> dict
     }
 
 
+def start_request() -> dict:
+    """The `start` request (without seq): protocol 1, revision 2, offering every feature."""
+    return {"op": "start", "protocol": PROTOCOL_VERSION, "revision": PROTOCOL_REVISION, "features": list(FEATURES)}
+
+
 def failure(kind: str, message: str) -> dict:
     """A synthetic reply standing for a protocol failure."""
     return {"protocol_error": kind, "message": message}
 
 
+class StderrLog:
+    """What an adapter wrote to stderr: the session's last bytes, and everything since `mark()`
+    (the start of the current call), so that a case is judged and reported on its own output."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tail = bytearray()
+        self.case = bytearray()
+        self.case_dropped = 0  # bytes of this case past STDERR_CASE_BYTES
+        self.last_write = 0.0  # time.monotonic() of the last bytes received
+
+    def write(self, data: bytes) -> None:
+        with self.lock:
+            self.last_write = time.monotonic()
+            self.tail += data
+            del self.tail[:-STDERR_TAIL_BYTES]
+            room = STDERR_CASE_BYTES - len(self.case)
+            self.case += data[:max(room, 0)]
+            self.case_dropped += max(len(data) - max(room, 0), 0)
+
+    def mark(self) -> None:
+        with self.lock:
+            self.case.clear()
+            self.case_dropped = 0
+
+    def since_mark(self) -> str:
+        with self.lock:
+            text = self.case.decode("utf-8", "replace")
+            return text + (f"\n[{self.case_dropped} more bytes not kept]" if self.case_dropped else "")
+
+    def text_tail(self) -> str:
+        with self.lock:
+            return self.tail.decode("utf-8", "replace")
+
+
 class Adapter:
-    """Common interface: open(), call(request) -> reply, close()."""
+    """Common interface: open(), call(request) -> reply, close(); kill() for an interrupted run.
+
+    `features` is what the start reply listed among FEATURES; `time_zone` (a TZ value or None)
+    is the local time zone the implementation runs under, set before open()."""
 
     description = ""
 
@@ -102,8 +166,11 @@ class Adapter:
         self.fetch_timeout = fetch_timeout
         self.implementation: dict = {}
         self.ops: list[str] = []
+        self.features: frozenset[str] = frozenset()
+        self.time_zone: str | None = None
         self.restarts = 0
         self.calls = 0
+        self.stderr = StderrLog()
 
     def timeout_for(self, op: str) -> float:
         return self.fetch_timeout if op == "fetch" else self.parse_timeout
@@ -117,9 +184,17 @@ class Adapter:
     def close(self) -> None:
         raise NotImplementedError
 
+    def kill(self) -> None:
+        """Stop the implementation at once, without the stop exchange (the run was interrupted)."""
+        self.close()
+
     def stderr_tail(self) -> str:
-        """Recent stderr of the adapter, for failure reports ('' when none)."""
-        return ""
+        """Recent stderr of the adapter's session, for a start failure ('' when none)."""
+        return self.stderr.text_tail()[-4000:]
+
+    def case_stderr(self) -> str:
+        """What the adapter wrote to stderr during the last call (after the reader caught up)."""
+        return self.stderr.since_mark()
 
     def __enter__(self) -> Adapter:
         self.open()
@@ -136,6 +211,8 @@ class Adapter:
             raise AdapterStartError(f"adapter refused protocol {PROTOCOL_VERSION}: {reply.get('error')}")
         self.implementation = reply["implementation"]
         self.ops = list(reply["ops"])
+        # Unknown feature names are ignored (later revisions may add some); none when absent.
+        self.features = frozenset(f for f in reply.get("features", ()) if f in FEATURES)
 
     def _check_reply(self, op: str, seq: int, reply: Any) -> dict:
         """Turn a decoded reply into itself or a protocol failure (seq first, then schema)."""
@@ -162,11 +239,15 @@ class SubprocessAdapter(Adapter):
         self.proc: subprocess.Popen | None = None
         self.stderr_reader: threading.Thread = threading.Thread()
         self.lines: queue.Queue = queue.Queue()
-        self.stderr_lines: collections.deque = collections.deque(maxlen=STDERR_TAIL_LINES)
 
     def open(self) -> None:
         """Start the command and do the start exchange (raises AdapterStartError)."""
         self._spawn()
+
+    def _environment(self) -> dict[str, str] | None:
+        if self.time_zone is None:
+            return None
+        return {**os.environ, "TZ": self.time_zone}
 
     def _spawn(self) -> None:
         try:
@@ -174,17 +255,19 @@ class SubprocessAdapter(Adapter):
             # starts can be killed as one process group, so no grandchild keeps stdout open.
             self.proc = subprocess.Popen(
                 self.argv, cwd=self.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True)  # buffered: raw pipes read byte by byte
+                stderr=subprocess.PIPE, start_new_session=True,
+                env=self._environment())  # buffered: raw pipes read byte by byte
         except OSError as exc:
             raise AdapterStartError(f"cannot start {self.command!r}: {exc}") from exc
+        _LIVE.add(self)
         self.lines = queue.Queue()
         threading.Thread(target=_pump_lines, args=(self.proc.stdout, self.lines), daemon=True).start()
-        self.stderr_reader = threading.Thread(target=_pump_stderr, args=(self.proc.stderr, self.stderr_lines),
+        self.stderr_reader = threading.Thread(target=_pump_stderr, args=(self.proc.stderr, self.stderr),
                                               daemon=True)
         self.stderr_reader.start()
         self.seq = 0
         # A slow starter (a JVM, `cargo run`) gets at least the per-case limit to answer start.
-        reply = self._exchange({"op": "start", "protocol": PROTOCOL_VERSION}, max(START_TIMEOUT, self.parse_timeout))
+        reply = self._exchange(start_request(), max(START_TIMEOUT, self.parse_timeout))
         if "protocol_error" in reply:
             self._kill()
         self._check_start(reply)
@@ -198,12 +281,23 @@ class SubprocessAdapter(Adapter):
                 self._spawn()
             except AdapterStartError as exc:
                 return failure(CRASH, f"adapter could not be restarted: {exc}")
+        self.stderr.mark()
         reply = self._exchange(request, self.timeout_for(request["op"]))
         if reply.get("protocol_error") in (CRASH, HANG, WRONG_SEQ) or (
                 reply.get("protocol_error") == GARBAGE and reply.get("_line")):
             self._kill()  # the next call restarts it with a new start exchange
         reply.pop("_line", None)
         return reply
+
+    def case_stderr(self) -> str:
+        """What the adapter wrote to stderr during the last call. The reader thread may lag
+        behind the reply line, so wait until stderr has been quiet for STDERR_SETTLE."""
+        give_up = time.monotonic() + STDERR_SETTLE_MAX
+        while self.stderr_reader.is_alive() and time.monotonic() < give_up:
+            if time.monotonic() - self.stderr.last_write >= STDERR_SETTLE:
+                break
+            time.sleep(STDERR_SETTLE / 3)
+        return self.stderr.since_mark()
 
     def _exchange(self, request: dict, timeout: float) -> dict:
         seq = self.seq
@@ -250,9 +344,15 @@ class SubprocessAdapter(Adapter):
         _close_pipes(self.proc)
         self.proc = None
 
+    def kill(self) -> None:
+        """SIGKILL the adapter's process group now (an interrupted or terminated run)."""
+        self._kill()
+        _LIVE.discard(self)
+
     def close(self) -> None:
         """Send stop, wait a little for exit, then kill."""
         if self.proc is None:
+            _LIVE.discard(self)
             return
         if self.proc.poll() is None:
             self._exchange({"op": "stop"}, 2.0)
@@ -266,9 +366,21 @@ class SubprocessAdapter(Adapter):
         _kill_group(self.proc)  # whatever the adapter left running in its session
         _close_pipes(self.proc)
         self.proc = None
+        _LIVE.discard(self)
 
-    def stderr_tail(self) -> str:
-        return "".join(self.stderr_lines)[-4000:]
+
+# Subprocess adapters with a live process: killed at interpreter exit, whatever ended the run.
+_LIVE: weakref.WeakSet[SubprocessAdapter] = weakref.WeakSet()
+
+
+def kill_all() -> None:
+    """Kill the process group of every live subprocess adapter (atexit, and the runner's
+    SIGTERM/SIGHUP handling): an adapter must not outlive the runner."""
+    for adapter in list(_LIVE):
+        adapter.kill()
+
+
+atexit.register(kill_all)
 
 
 def _reject_constant(name: str) -> Any:
@@ -306,11 +418,13 @@ def _pump_lines(stream: Any, sink: queue.Queue) -> None:
     sink.put(None)
 
 
-def _pump_stderr(stream: Any, tail: collections.deque) -> None:
-    """Reader thread: keep the last lines of stderr (each at most 64 KiB); owns the stream."""
+def _pump_stderr(stream: Any, log: StderrLog) -> None:
+    """Reader thread: stderr into `log` as it arrives (not by lines: a token written without a
+    newline still counts for the call that wrote it); owns the stream."""
+    read = getattr(stream, "read1", None) or stream.read
     try:
-        for raw in iter(lambda: stream.readline(65536), b""):
-            tail.append(raw.decode("utf-8", "replace"))
+        for raw in iter(lambda: read(65536), b""):
+            log.write(raw)
     except (OSError, ValueError):
         pass
     finally:
@@ -359,11 +473,33 @@ def load_callable(target: str) -> Callable[[dict], dict]:
         raise AdapterStartError(f"{module_name} has no {attr}") from exc
 
 
+class _StderrTee(io.TextIOBase):
+    """sys.stderr while an in-process call runs: passes every write on and copies it to the
+    adapter's StderrLog. (Writes to file descriptor 2 itself, by C code or child processes,
+    bypass it.)"""
+
+    def __init__(self, target: Any, log: StderrLog):
+        self.target = target
+        self.log = log
+
+    def write(self, text: str) -> int:
+        self.log.write(str(text).encode("utf-8", "replace"))
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, fileno, isatty, buffer, ...
+        return getattr(self.target, name)
+
+
 class InProcessAdapter(Adapter):
     """A Python callable taking the request dict and returning the reply dict.
 
     Calls run on a worker thread so a hang can be timed out (the stuck thread is abandoned and a
-    new worker started). Replies go through a JSON round trip, as on the wire."""
+    new worker started). Replies go through a JSON round trip, as on the wire. While the adapter
+    is open, the process runs under `time_zone` (os.environ["TZ"] and time.tzset(); restored by
+    close())."""
 
     def __init__(self, target: str | Callable[[dict], dict], **timeouts: float):
         super().__init__(**timeouts)
@@ -373,14 +509,32 @@ class InProcessAdapter(Adapter):
         self.seq = 0
         self.inbox: queue.Queue = queue.Queue()
         self.outbox: queue.Queue = queue.Queue()
+        self._saved_tz: tuple[bool, str | None] | None = None
 
     def open(self) -> None:
         self.handler = load_callable(self.target) if isinstance(self.target, str) else self.target
+        self._set_time_zone()
         self._new_worker()
         self.seq = 0
-        self._check_start(
-            self._exchange({"op": "start", "protocol": PROTOCOL_VERSION}, max(START_TIMEOUT, self.parse_timeout))
-        )
+        self._check_start(self._exchange(start_request(), max(START_TIMEOUT, self.parse_timeout)))
+
+    def _set_time_zone(self) -> None:
+        if self.time_zone is None or self._saved_tz is not None or not hasattr(time, "tzset"):
+            return
+        self._saved_tz = ("TZ" in os.environ, os.environ.get("TZ"))
+        os.environ["TZ"] = self.time_zone
+        time.tzset()
+
+    def _restore_time_zone(self) -> None:
+        if self._saved_tz is None:
+            return
+        had, value = self._saved_tz
+        if had:
+            os.environ["TZ"] = value or ""
+        else:
+            os.environ.pop("TZ", None)
+        time.tzset()
+        self._saved_tz = None
 
     def _new_worker(self) -> None:
         self.inbox, self.outbox = queue.Queue(), queue.Queue()
@@ -399,19 +553,23 @@ class InProcessAdapter(Adapter):
 
     def call(self, request: dict) -> dict:
         self.calls += 1
+        self.stderr.mark()
         return self._exchange(request, self.timeout_for(request["op"]))
 
     def _exchange(self, request: dict, timeout: float) -> dict:
         seq = self.seq
         self.seq += 1
         op = request["op"]
-        self.inbox.put({"seq": seq, **request})
+        saved, sys.stderr = sys.stderr, _StderrTee(sys.stderr, self.stderr)
         try:
+            self.inbox.put({"seq": seq, **request})
             result = self.outbox.get(timeout=timeout)
         except queue.Empty:
             self.restarts += 1
             self._new_worker()  # abandon the stuck thread
             return failure(HANG, f"no reply to {op} within {timeout:g} s")
+        finally:
+            sys.stderr = saved
         if result[0] == "raised":
             exc, tb = result[1], result[2]
             return {"seq": seq, "errored": True, "message": f"{type(exc).__name__}: {exc}"[:500],
@@ -423,10 +581,19 @@ class InProcessAdapter(Adapter):
         return self._check_reply(op, seq, reply)
 
     def close(self) -> None:
-        if self.handler is not None:
-            self._exchange({"op": "stop"}, 2.0)
-            self.inbox.put(None)
-            self.handler = None
+        try:
+            if self.handler is not None:
+                self._exchange({"op": "stop"}, 2.0)
+                self.inbox.put(None)
+                self.handler = None
+        finally:
+            self._restore_time_zone()
+
+    def kill(self) -> None:
+        """Abandon the worker (a thread cannot be killed) and restore the time zone."""
+        self.inbox.put(None)
+        self.handler = None
+        self._restore_time_zone()
 
 
 def make_adapter(impl: str | None = None, python: str | None = None, cwd: str | None = None,
