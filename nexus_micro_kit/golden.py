@@ -6,8 +6,14 @@ Public:
   both), each augmented with ``file`` (path relative to nexus_micro_kit/vectors), ``tier``
   (``"required"`` or ``"recommended"``, from its folder), ``id`` (unique; the case's own id) and
   ``body_bytes`` (the input body as bytes: ``body`` UTF-8 encoded, or ``body_b64`` decoded).
+  A vector file that cannot be read or is not JSON, or a duplicate id, raises ``KitDataError``.
 - ``validate_vector_files() -> list[str]``: problems found (empty = all good): schema errors
   against ``schemas/vector-case.schema.json``, duplicate ids, undecodable base64.
+- ``vector_files(tier=None) -> list[tuple[str, str]]``: (tier, file) of every vector file, sorted.
+
+Files are read through ``nexus_micro_kit.resources`` (a checkout, a wheel or a zip alike).
+``VECTORS_DIR`` is the vectors folder on disk, found on first use; a test may set it to a folder
+of its own, which the functions above then read instead of the kit's.
 """
 
 from __future__ import annotations
@@ -19,29 +25,51 @@ import glob
 import json
 import os
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-VECTORS_DIR = os.path.join(HERE, "vectors")
-TIERS = ("required", "recommended")
-CASE_SCHEMA_PATH = os.path.join(HERE, "schemas", "vector-case.schema.json")
-CANONICAL_SCHEMA_PATH = os.path.join(os.path.dirname(HERE), "spec", "canonical.schema.json")
+from nexus_micro_kit import resources
+from nexus_micro_kit.resources import KitDataError
 
-__all__ = ["TIERS", "VECTORS_DIR", "load_vectors", "validate_vector_files", "vector_files"]
+TIERS = ("required", "recommended")
+CASE_SCHEMA = "schemas/vector-case.schema.json"  # a kit file
+CANONICAL_SCHEMA = "canonical.schema.json"  # a spec file
+
+__all__ = ["TIERS", "load_vectors", "validate_vector_files", "vector_files"]
+
+
+def __getattr__(name: str) -> str:
+    if name == "VECTORS_DIR":
+        return resources.kit_dir("vectors")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _own_folder() -> str | None:
+    """The folder a test put in ``VECTORS_DIR`` (a module global then exists), else None."""
+    return globals().get("VECTORS_DIR")
+
+
+def _list(tier: str) -> list[str]:
+    folder = _own_folder()
+    if folder is not None:
+        return sorted(os.path.basename(p) for p in glob.glob(os.path.join(folder, tier, "*.json")))
+    return [name for name in resources.list_kit(f"vectors/{tier}") if name.endswith(".json")]
+
+
+def _text(file: str) -> str:
+    """The text of a vector file, ``file`` relative to the vectors folder."""
+    folder = _own_folder()
+    if folder is None:
+        return resources.read_kit(f"vectors/{file}")
+    try:
+        with open(os.path.join(folder, *file.split("/")), "rb") as f:
+            return f.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KitDataError(f"vector file {file} cannot be loaded ({exc})") from None
 
 
 def vector_files(tier: str | None = None) -> list[tuple[str, str]]:
-    """(tier, absolute path) of every vector file, sorted."""
+    """(tier, file relative to the vectors folder, e.g. ``required/s14-status.json``), sorted."""
     if tier is not None and tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; expected one of {TIERS}")
-    out = []
-    for t in TIERS if tier is None else (tier,):
-        for path in sorted(glob.glob(os.path.join(VECTORS_DIR, t, "*.json"))):
-            out.append((t, path))
-    return out
-
-
-def _read(path: str):
-    with open(path, "rb") as f:
-        return json.loads(f.read().decode("utf-8"))
+    return [(t, f"{t}/{name}") for t in (TIERS if tier is None else (tier,)) for name in _list(t)]
 
 
 def _body_bytes(inp: dict) -> bytes:
@@ -53,14 +81,16 @@ def _body_bytes(inp: dict) -> bytes:
 def load_vectors(tier: str | None = None) -> list[dict]:
     cases = []
     seen: dict[str, str] = {}
-    for t, path in vector_files(tier):
-        rel = os.path.relpath(path, VECTORS_DIR).replace(os.sep, "/")
-        data = _read(path)
+    for t, rel in vector_files(tier):
+        try:
+            data = json.loads(_text(rel))
+        except ValueError as exc:
+            raise KitDataError(f"vector file {rel} is not JSON ({exc}); the kit is installed wrongly") from None
         for raw in data["cases"]:
             c = copy.deepcopy(raw)
             cid = c["id"]
             if cid in seen:
-                raise ValueError(f"duplicate vector id {cid!r} in {rel} and {seen[cid]}")
+                raise KitDataError(f"duplicate vector id {cid!r} in {rel} and {seen[cid]}")
             seen[cid] = rel
             c["file"] = rel
             c["tier"] = t
@@ -73,11 +103,9 @@ def _validator():
     import jsonschema
     from referencing import Registry, Resource
 
-    case_schema = _read(CASE_SCHEMA_PATH)
-    canonical = _read(CANONICAL_SCHEMA_PATH)
-    registry = Registry().with_resources(
-        [(canonical["$id"], Resource.from_contents(canonical)), (case_schema["$id"], Resource.from_contents(case_schema))]
-    )
+    case_schema = json.loads(resources.read_kit(CASE_SCHEMA))
+    canonical = json.loads(resources.read_spec(CANONICAL_SCHEMA))
+    registry = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in (canonical, case_schema)])
     cls = jsonschema.validators.validator_for(case_schema)
     cls.check_schema(case_schema)
     return cls(case_schema, registry=registry)
@@ -89,12 +117,11 @@ def validate_vector_files() -> list[str]:
     seen: dict[str, str] = {}
     files = vector_files()
     if not files:
-        problems.append(f"no vector files under {VECTORS_DIR}")
-    for _t, path in files:
-        rel = os.path.relpath(path, VECTORS_DIR).replace(os.sep, "/")
+        problems.append("no vector files in the kit's vectors/required/ or vectors/recommended/")
+    for _t, rel in files:
         try:
-            data = _read(path)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            data = json.loads(_text(rel))
+        except (KitDataError, ValueError) as exc:
             problems.append(f"{rel}: not readable JSON: {exc}")
             continue
         for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):

@@ -10,6 +10,7 @@
 - ``"hostile"``: no schema (``response_schema`` returns None; ``validate`` raises ValueError).
 
 Public: ``PROFILES``, ``openapi()``, ``response_schema(profile)``, ``validate(document, profile)``.
+The document is read through ``nexus_micro_kit.resources`` (``KitDataError`` when it cannot be).
 """
 
 from __future__ import annotations
@@ -17,29 +18,37 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import os
 
 import jsonschema
 
+from nexus_micro_kit import resources
+
 PROFILES = ("spec", "observed", "hostile")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SPEC_DIR = os.path.join(os.path.dirname(HERE), "spec")
-OPENAPI_JSON = os.path.join(SPEC_DIR, "nexus-v1-micro_deposits.openapi.json")
-OPENAPI_YAML = os.path.join(SPEC_DIR, "nexus-v1-micro_deposits.openapi.yaml")
+OPENAPI_JSON_NAME = "nexus-v1-micro_deposits.openapi.json"
+OPENAPI_YAML_NAME = "nexus-v1-micro_deposits.openapi.yaml"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 RESPONSE_REF = "#/components/schemas/MicrodepositsResponse"
 
-__all__ = ["PROFILES", "openapi", "response_schema", "validate", "to_json_schema", "resolve"]
+__all__ = ["PROFILES", "openapi", "resolve", "response_schema", "to_json_schema", "validate"]
 
 # OpenAPI 3.0 keywords that are not JSON Schema (or whose meaning differs) and carry no constraint
 _DROP = {"example", "xml", "externalDocs", "discriminator", "nullable"}
 
 
+def __getattr__(name: str) -> str:
+    """``OPENAPI_JSON`` and ``OPENAPI_YAML``: filesystem paths of the documents, found on first use
+    (not at import: a broken installation then fails as a KitDataError where the kit reads data)."""
+    if name == "OPENAPI_JSON":
+        return resources.spec_file(OPENAPI_JSON_NAME)
+    if name == "OPENAPI_YAML":
+        return resources.spec_file(OPENAPI_YAML_NAME)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 @functools.lru_cache(maxsize=None)
 def _load() -> dict:
-    with open(OPENAPI_JSON, "rb") as f:
-        return json.loads(f.read().decode("utf-8"))
+    return json.loads(resources.read_spec(OPENAPI_JSON_NAME))
 
 
 def openapi() -> dict:
@@ -51,9 +60,8 @@ def _pointer(doc: dict, ref: str):
     if not ref.startswith("#/"):
         raise ValueError(f"only local $ref are supported: {ref!r}")
     node = doc
-    for part in ref[2:].split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        node = node[part]
+    for token in ref[2:].split("/"):
+        node = node[token.replace("~1", "/").replace("~0", "~")]
     return node
 
 
@@ -65,7 +73,7 @@ def resolve(node, doc: dict | None = None, _stack: tuple = ()):
             ref = node["$ref"]
             if ref in _stack:
                 raise ValueError(f"recursive $ref {ref!r} cannot be inlined")
-            return resolve(_pointer(doc, ref), doc, _stack + (ref,))
+            return resolve(_pointer(doc, ref), doc, (*_stack, ref))
         return {k: resolve(v, doc, _stack) for k, v in node.items()}
     if isinstance(node, list):
         return [resolve(v, doc, _stack) for v in node]
@@ -106,9 +114,9 @@ def to_json_schema(schema):
         if "type" in out:
             types = out["type"] if isinstance(out["type"], list) else [out["type"]]
             if "null" not in types:
-                out["type"] = types + ["null"]
+                out["type"] = [*types, "null"]
         if "enum" in out and None not in out["enum"]:
-            out["enum"] = list(out["enum"]) + [None]
+            out["enum"] = [*out["enum"], None]
         for combinator in ("allOf", "oneOf", "anyOf"):
             if combinator in out:
                 # null must get past the combinator too
@@ -124,7 +132,7 @@ def _allow(schema: dict, *types: str) -> None:
     current = current if isinstance(current, list) else [current]
     for t in types:
         if t not in current:
-            current = current + [t]
+            current = [*current, t]
     schema["type"] = current
 
 
