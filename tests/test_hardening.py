@@ -6,8 +6,10 @@ import copy
 import dataclasses
 import json
 import pickle
+import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 from _servers import head_then_stall, json_reply, raw, reply, serve  # noqa: F401  (serve is a fixture)
@@ -138,15 +140,22 @@ def test_s20c_stalled_error_body_still_maps_by_status(serve) -> None:
     assert time.monotonic() - started < 3
 
 
-@pytest.mark.parametrize(
-    "lengths", [["abc"], ["+21"], ["21", "30"], ["9" * 5000]], ids=["letters", "plus", "conflict", "5000-digits"]
-)
+@pytest.mark.parametrize("lengths", [["abc"], ["+21"], ["21", "30"]], ids=["letters", "plus", "conflict"])
 def test_s20d_bad_content_length_is_transport_error(serve, lengths: list) -> None:
     good = b'{"micro_deposits": []}'
     head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"Content-Length: " + v.encode() + b"\r\n" for v in lengths)
     server = serve(raw(head + b"Connection: close\r\n\r\n" + good))
     with pytest.raises(nm.TransportError, match="S20"):
         nm.list_microdeposits(TOKEN, base_url=server.url, timeout=2, max_retries=0)
+
+
+def test_s20d_a_content_length_of_5000_digits_is_too_large_before_reading(serve) -> None:
+    """S20d: "Any number of digits is a number": too large for any integer type, so S20a applies."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\nConnection: close\r\n\r\n"
+    server = serve(raw(head + b'{"micro_deposits": []}'))
+    with pytest.raises(nm.ResponseTooLarge, match="S20a"):
+        nm.list_microdeposits(TOKEN, base_url=server.url, timeout=2, max_retries=2)
+    assert server.count == 1  # S17: never retried
 
 
 # --------------------------------------------------------------------------- S22a excerpts
@@ -266,3 +275,261 @@ def test_s8_lowered_int_digit_limit_nulls_instead_of_raising() -> None:
     finally:
         sys.set_int_max_str_digits(old)
     assert result[0].status is None and result.drift[0].field == "status"
+
+
+# --------------------------------------------------------------------------- S11 at scale: millions of skipped items
+
+SKIPPED_ITEMS = 1_000_000  # parsing and walking the notes is what is tested; benchmarks measure the cost
+
+
+@pytest.fixture(scope="module")
+def all_skipped() -> bytes:
+    """``{"micro_deposits": [1, 1, ...]}``: every item skipped by S3 (2 MB of body)."""
+    return b'{"micro_deposits": [' + b",".join([b"1"] * SKIPPED_ITEMS) + b"]}"
+
+
+def test_s11_a_million_skipped_items_each_have_their_note_in_order(all_skipped: bytes) -> None:
+    result = nm.parse_microdeposits(all_skipped)
+    assert len(result) == 0
+    drift = result.drift
+    assert len(drift) == SKIPPED_ITEMS
+    canonical = {"field": None, "type": "integer", "action": "skipped", "rule": "S3"}
+    for index in (0, 1, SKIPPED_ITEMS // 2, SKIPPED_ITEMS - 1):
+        assert drift[index] == nm.Drift(index, None, "integer", "skipped", "S3")
+        assert drift[index].to_dict() == dict(canonical, index=index)  # SEMANTICS S11, canonical form
+    assert drift[-1].index == SKIPPED_ITEMS - 1
+    count = 0
+    for expected, note in enumerate(drift):  # every note reachable, none dropped, in order (S11)
+        if note.index != expected or note.field is not None or note.got_type != "integer" or \
+                note.action != "skipped" or note.rule != "S3":
+            pytest.fail(f"note {expected} is {note!r}")
+        count += 1
+    assert count == SKIPPED_ITEMS
+    assert nm.parse_microdeposits(all_skipped).drift == drift  # two parses of one body: equal notes
+
+
+def test_s11_strict_a_million_skipped_items_raise_at_item_0(all_skipped: bytes) -> None:
+    with pytest.raises(nm.SchemaDrift, match="item 0") as info:
+        nm.parse_microdeposits(all_skipped, strict=True)
+    note = info.value.drift
+    assert (note.index, note.field, note.got_type, note.action, note.rule) == (0, None, "integer", "skipped", "S3")
+    assert note.to_dict() == {"index": 0, "field": None, "type": "integer", "action": "skipped", "rule": "S3"}
+
+
+def _mixed_expected(n: int, every: int) -> list:
+    """The canonical notes of the body _mixed_body(n, every) makes, in S11 order."""
+    kinds = ("null", "null", "integer", "string")  # null item; object without micro_deposit; its value's type
+    notes = []
+    for i in range(n):
+        if i % every == 0:  # a record: created_at (spec position 5) before routing_number (13)
+            notes.append(
+                {"index": i, "field": "created_at", "type": "string", "action": "assumed_utc", "rule": "S9b"}
+            )
+            notes.append({"index": i, "field": "routing_number", "type": "integer", "action": "padded", "rule": "S7"})
+        else:
+            notes.append({"index": i, "field": None, "type": kinds[i % 4], "action": "skipped", "rule": "S3"})
+    return notes
+
+
+def _mixed_body(n: int, every: int) -> str:
+    record = {"micro_deposit": {"guid": "g", "created_at": "2021-09-01T18:29:06", "routing_number": 91000019}}
+    fillers = (None, {"other": 1}, {"micro_deposit": 5}, {"micro_deposit": "x"})
+    items = [record if i % every == 0 else fillers[i % 4] for i in range(n)]
+    return json.dumps({"micro_deposits": items})
+
+
+def test_s11_skipped_items_and_record_notes_interleave_in_order() -> None:
+    """Records with two notes each among 200,000 skipped items: one list, item then field order."""
+    n, every = 200_000, 10_000
+    result = nm.parse_microdeposits(_mixed_body(n, every))
+    expected = _mixed_expected(n, every)
+    assert len(result) == n // every
+    assert len(result.drift) == len(expected)
+    for k in (0, 1, 2, 3, len(expected) // 2, len(expected) - 1):
+        assert result.drift[k].to_dict() == expected[k], k
+    assert [note.to_dict() for note in result.drift] == expected
+    with pytest.raises(nm.SchemaDrift) as info:
+        nm.parse_microdeposits(_mixed_body(n, every), strict=True)
+    assert info.value.drift.to_dict() == expected[0]
+
+
+def test_s11_drift_to_dict_is_the_canonical_note() -> None:
+    result = nm.parse_microdeposits(body([full_record(routing_number=91000019)]))
+    (note,) = result.drift
+    canonical = {"index": 0, "field": "routing_number", "type": "integer", "action": "padded", "rule": "S7"}
+    assert note.to_dict() == canonical
+    assert list(note.to_dict()) == ["index", "field", "type", "action", "rule"]
+    assert "91000019" not in json.dumps(note.to_dict())  # never the value (S22b)
+
+
+# --------------------------------------------------------------------------- deep caller stacks (S1f)
+
+
+def _stack_depth() -> int:
+    """Frames on the stack, the caller's included."""
+    frame = sys._getframe(1)
+    depth = 0
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return depth
+
+
+def _from_depth(depth: int, fn: Any) -> tuple:
+    """Call ``fn()`` with ``depth`` frames on the stack; (depth reached, "ok" or "raised", value).
+
+    The outcome is judged by the caller, at a shallow depth: pytest's own machinery must not
+    run out of stack on the way.
+    """
+
+    def down(left: int) -> tuple:
+        if left > 0:
+            return down(left - 1)
+        reached = _stack_depth()
+        try:
+            return reached, "ok", fn()
+        except BaseException as exc:  # judged by the caller
+            return reached, "raised", exc
+
+    return down(depth - _stack_depth() - 1)
+
+
+def _nested(levels: int) -> Any:
+    """A JSON value of exactly ``levels`` nested containers, objects and arrays in turn."""
+    value: Any = "leaf"
+    for i in range(levels):
+        value = {"k": value} if i % 2 else [value]
+    return value
+
+
+def _body_with_extra(levels: int) -> str:
+    """A response whose one record's extra field ``x`` nests ``levels`` deep (body depth 4 + levels)."""
+    return json.dumps({"micro_deposits": [{"micro_deposit": {"guid": "g", "x": _nested(levels)}}]})
+
+
+def _parsed_or_names_the_recursion_limit(outcome: str, value: Any) -> bool:
+    """True when the body parsed; else the failure must be a NexusError naming Python's recursion
+    limit, never a bare RecursionError, never S1f's "nests deeper than 64" (the body does not)."""
+    if outcome == "ok":
+        return True
+    assert isinstance(value, nm.NexusError), f"{type(value).__name__}: {value}"
+    assert "nests deeper than" not in str(value), str(value)
+    assert "recursion limit" in str(value).lower(), str(value)
+    return False
+
+
+@pytest.mark.parametrize("levels", [6, 60], ids=["body-depth-10", "body-depth-64"])
+def test_s1f_a_valid_body_parsed_980_frames_deep(levels: int) -> None:
+    text = _body_with_extra(levels)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        reached, outcome, value = _from_depth(980, lambda: nm.parse_microdeposits(text))
+    finally:
+        sys.setrecursionlimit(old)
+    assert reached == 980
+    if _parsed_or_names_the_recursion_limit(outcome, value):
+        assert value[0].extra["x"] == _nested(levels)
+        assert value.drift == nm.parse_microdeposits(text).drift
+
+
+def test_s1f_a_valid_10_level_body_parses_at_980_frames_on_the_default_limit() -> None:
+    """The issue's exact case: a 10-level body, 980 frames deep, limit 1000 (CPython's default)."""
+    text = _body_with_extra(6)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        _, outcome, value = _from_depth(980, lambda: nm.parse_microdeposits(text))
+    finally:
+        sys.setrecursionlimit(old)
+    assert _parsed_or_names_the_recursion_limit(outcome, value)
+
+
+def test_s1f_an_over_deep_body_is_still_malformed_from_a_deep_stack() -> None:
+    text = f'{{"micro_deposits": [], "x": {DEEP}}}'
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        _, outcome, value = _from_depth(980, lambda: nm.parse_microdeposits(text))
+    finally:
+        sys.setrecursionlimit(old)
+    assert outcome == "raised" and isinstance(value, nm.MalformedResponse), repr(value)
+
+
+def _to_dict_ok(outcome: str, value: Any, expected: Any) -> None:
+    """to_dict() gave the canonical form, or (at worst) a NexusError naming the recursion limit."""
+    if outcome == "ok":
+        assert value == expected
+        return
+    assert isinstance(value, nm.NexusError), f"{type(value).__name__}: {value}"
+    assert "recursion limit" in str(value).lower()
+
+
+def test_s12_to_dict_of_a_60_level_extra_from_a_deep_stack() -> None:
+    result = nm.parse_microdeposits(_body_with_extra(60))  # body depth 64: the most S1f allows
+    expected = dict(dict.fromkeys(nm._FIELDS), guid="g", extra={"x": _nested(60)})
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        record = _from_depth(980, result[0].to_dict)
+        whole = _from_depth(980, result.to_dict)
+    finally:
+        sys.setrecursionlimit(old)
+    _to_dict_ok(record[1], record[2], expected)
+    _to_dict_ok(whole[1], whole[2], {"micro_deposits": [expected]})
+
+
+def test_tiny_recursion_limit_parse_and_to_dict_never_raise_a_bare_recursion_error() -> None:
+    result = nm.parse_microdeposits(_body_with_extra(60))
+    expected = dict(dict.fromkeys(nm._FIELDS), guid="g", extra={"x": _nested(60)})
+    text10 = _body_with_extra(6)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(_stack_depth() + 40)  # 40 frames left for whatever nexus_micro needs
+    try:
+        parsed = _from_depth(0, lambda: nm.parse_microdeposits(text10))
+        as_dict = _from_depth(0, result[0].to_dict)
+        deep_parse = _from_depth(0, lambda: nm.parse_microdeposits(_body_with_extra(60)))
+    finally:
+        sys.setrecursionlimit(old)
+    if _parsed_or_names_the_recursion_limit(parsed[1], parsed[2]):
+        assert parsed[2][0].extra["x"] == _nested(6)
+    _to_dict_ok(as_dict[1], as_dict[2], expected)
+    if _parsed_or_names_the_recursion_limit(deep_parse[1], deep_parse[2]):
+        assert deep_parse[2][0].extra["x"] == _nested(60)
+
+
+# --------------------------------------------------------------------------- repr of a half-built Client
+
+
+def _half_built_by_a_failed_init(**kwargs: Any) -> Any:
+    """The Client instance a failed ``__init__`` leaves behind, taken from its traceback's frame
+    (as a debugger, ``traceback`` with locals or a logging handler sees it)."""
+    with pytest.raises(ValueError) as info:
+        nm.Client(**kwargs)
+    tb = info.value.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "__init__" and isinstance(tb.tb_frame.f_locals.get("self"), nm.Client):
+            return tb.tb_frame.f_locals["self"]
+        tb = tb.tb_next
+    pytest.fail("no Client.__init__ frame in the traceback")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"session_token": TOKEN, "base_url": "http://127.0.0.1:1/", "timeout": 0},
+        {"session_token": TOKEN, "base_url": "http://127.0.0.1:1/", "max_retries": -1},
+        {"session_token": TOKEN, "base_url": "ftp://example.com/"},
+        {"session_token": "bad token", "base_url": "http://127.0.0.1:1/"},
+    ],
+    ids=["bad-timeout", "bad-max-retries", "bad-base-url", "bad-token"],
+)
+def test_repr_of_a_client_left_by_a_failed_init_does_not_raise(kwargs: dict) -> None:
+    client = _half_built_by_a_failed_init(**kwargs)
+    for text in (repr(client), str(client)):
+        assert isinstance(text, str) and TOKEN not in text and "bad token" not in text
+
+
+def test_repr_of_a_client_whose_init_never_ran_does_not_raise() -> None:
+    bare = nm.Client.__new__(nm.Client)
+    assert isinstance(repr(bare), str) and isinstance(str(bare), str)
