@@ -1,41 +1,75 @@
-"""Command line of the conformance kit: `python -m nexus_micro_kit [run|serve] ...`."""
+"""Command line of the conformance kit: `nexus-micro-kit [run|serve|examples] ...`.
+
+Installed as the console script ``nexus-micro-kit``; ``python -m nexus_micro_kit`` is the same
+program, but it imports whatever ``nexus_micro_kit`` the current directory holds first.
+"""
 
 from __future__ import annotations
 
 import argparse
 import random
+import shlex
+import shutil
 import sys
 
-EPILOG = """\
+PROG = "nexus-micro-kit"
+EXTRA = 'pip install "nexus-micro[conformance]"'
+
+# The examples shipped in the kit (nexus_micro_kit/examples/<name>/): name -> (program, adapter
+# file inside the folder, what the program is). `--impl example:<name>` runs `program adapter`.
+EXAMPLES: dict[str, tuple[str, str, str]] = {
+    "javascript": ("node", "adapter.js", "Node.js 20 or newer"),
+}
+
+EPILOG = f"""\
 examples:
-  python -m nexus_micro_kit
+  {PROG}
       the whole kit against the bundled nexus_micro, in-process (offline)
-  python -m nexus_micro_kit run --impl "node nexus_micro_kit/examples/javascript/adapter.js"
-      any implementation, as a subprocess speaking protocol v1
-  python -m nexus_micro_kit run --python mypkg.adapter:handle --only vectors,properties
-  python -m nexus_micro_kit run --profile hostile --examples 1000 --seed 1234
+  {PROG} run --impl "./my-adapter --flag"
+      any implementation, as a subprocess speaking protocol v1 (nexus_micro_kit/README.md)
+  {PROG} run --impl example:javascript
+      the bundled Node.js example adapter (`{PROG} examples` shows where it is installed)
+  {PROG} run --python mypkg.adapter:handle --only vectors,properties
+  {PROG} run --profile hostile --examples 1000 --seed 1234
       reproduce a property failure: same seed, same examples
-  python -m nexus_micro_kit run --impl "./adapter" --expected-failures known.txt --junit out.xml
-  python -m nexus_micro_kit serve --port 8080
+  {PROG} run --impl "./adapter" --expected-failures known.txt --junit out.xml
+  {PROG} serve --port 8080
       the fake Nexus server alone, for manual tests
+  {PROG} examples
+      the bundled example adapters, their installed paths and the command for each
+
+`python -m nexus_micro_kit ...` is the same program; prefer {PROG}: a nexus_micro_kit/ folder
+in the current directory would shadow the installed kit under `python -m`.
 
 exit status: 0 nothing unexpected failed; 1 unexpected failures; 2 usage error or the adapter
 could not be started.
 """
 
 
+def _scenario_lines() -> str:
+    """One line per HTTP scenario of the fake server (server.SCENARIOS: name -> description)."""
+    from nexus_micro_kit import server
+
+    width = max(len(name) for name in server.SCENARIOS)
+    lines = [f"  {name:<{width}}  {description}" for name, description in server.SCENARIOS.items()]
+    return "scenarios (each at http://HOST:PORT/<run id>/<scenario>/micro_deposits):\n" + "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (the serve command's help lists every scenario)."""
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="python -m nexus_micro_kit", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=PROG, epilog=EPILOG, formatter_class=raw,
         description="Conformance kit for MX Nexus API GET /micro_deposits (spec/SEMANTICS.md). "
                     "With no command: run everything against the bundled nexus_micro in-process.")
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("run", help="run the kit against an implementation", epilog=EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+                              formatter_class=raw)
     which = run.add_mutually_exclusive_group()
-    which.add_argument("--impl", metavar="COMMAND", help="adapter command, started once (protocol v1)")
+    which.add_argument("--impl", metavar="COMMAND",
+                       help="adapter command, started once (protocol v1); example:NAME runs a bundled example")
     which.add_argument("--python", metavar="MODULE:CALLABLE",
-                       help="in-process Python adapter (default conformance.adapters.nexus_micro:handle)")
+                       help="in-process Python adapter (default nexus_micro_kit.adapters.nexus_micro:handle)")
     run.add_argument("--cwd", help="working directory for --impl")
     run.add_argument("--profile", action="append", choices=["spec", "observed", "hostile"],
                      help="property profile (repeatable; default all)")
@@ -46,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="report the first failing example as found, not hypothesis's minimal one")
     run.add_argument("--only", default="vectors,properties,http", metavar="PHASES",
                      help="comma list of vectors,properties,http (default all)")
-    run.add_argument("--scenario", action="append", metavar="NAME", help="HTTP scenario (repeatable; default all)")
+    run.add_argument("--scenario", action="append", metavar="NAME",
+                     help=f"HTTP scenario (repeatable; default all; `{PROG} serve --help` lists them)")
     run.add_argument("--vector", action="append", metavar="GLOB", help="vector id glob (repeatable; default all)")
     run.add_argument("--expected-failures", metavar="FILE",
                      help="case ids or globs, one per line (# comments): known failures")
@@ -61,27 +96,78 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=10.0, metavar="S",
                      help="per-case limit for parse in seconds (default 10; fetch gets 3x)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    serve = commands.add_parser("serve", help="run the fake Nexus server (blocking)")
+    serve = commands.add_parser("serve", help="run the fake Nexus server (blocking)", epilog=_scenario_lines(),
+                                formatter_class=raw,
+                                description="The fake Nexus server alone: it prints one prepared URL and token "
+                                            "per scenario, then serves until Ctrl-C.")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    commands.add_parser("examples", help="list the bundled example adapters and where they are installed",
+                        description="The example adapters shipped inside the kit, with their installed "
+                                    f"folders and the command that runs each ({PROG} run --impl example:NAME).")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    """The kit's command line; returns the exit status."""
+    if sys.version_info < (3, 9):
+        print(f"{PROG}: the conformance kit needs Python 3.9 or newer", file=sys.stderr)
+        return 2
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("run", "serve", "-h", "--help"):
-        argv = ["run", *argv]  # `python -m nexus_micro_kit [run options]` means `run`
+    if not argv or argv[0] not in ("run", "serve", "examples", "-h", "--help"):
+        argv = ["run", *argv]  # `nexus-micro-kit [run options]` means `run`
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
         from nexus_micro_kit import server
 
         server.serve(args.host, args.port)
         return 0
-    return run_command(parser, args)
+    if args.command == "examples":
+        return examples_command()
+    try:
+        return run_command(parser, args)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("hypothesis", "jsonschema", "referencing"):
+            raise
+        print(f"{PROG}: the kit needs the conformance extra ({exc}): {EXTRA}", file=sys.stderr)
+        return 2
+
+
+def example_command(name: str) -> tuple[str, str]:
+    """``--impl example:NAME`` -> (the adapter command, or "", and why not when it is "")."""
+    from nexus_micro_kit import resources
+
+    installed = resources.list_kit("examples", folders=True)
+    if name not in EXAMPLES or name not in installed:
+        known = ", ".join(n for n in EXAMPLES if n in installed) or "none"
+        return "", f"no example {name!r}; the bundled examples are: {known} (see `{PROG} examples`)"
+    program, adapter, needs = EXAMPLES[name]
+    found = shutil.which(program)
+    if found is None:
+        return "", f"example:{name} needs {needs}, but {program!r} is not on PATH"
+    return f"{shlex.quote(found)} {shlex.quote(resources.kit_file(f'examples/{name}/{adapter}'))}", ""
+
+
+def examples_command() -> int:
+    """Print each bundled example: its folder, and the command that runs the kit against it."""
+    from nexus_micro_kit import resources
+
+    installed = resources.list_kit("examples", folders=True)
+    for name in installed:
+        folder = resources.kit_dir(f"examples/{name}")
+        print(f"{name}: {folder}")
+        if name in EXAMPLES:
+            program, adapter, needs = EXAMPLES[name]
+            print(f"  run:   {PROG} run --impl example:{name}")
+            print(f"  is:    {program} {shlex.quote(resources.kit_file(f'examples/{name}/{adapter}'))}  ({needs})")
+        print(f"  about: {resources.kit_file(f'examples/{name}/README.md')}")
+    print(f"protocol: {resources.kit_file('README.md')}")
+    return 0
 
 
 def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The run command: build the configuration and the adapter, run, print and write reports."""
     from nexus_micro_kit import protocol, report, runner
 
     phases = tuple(p.strip() for p in args.only.split(",") if p.strip())
@@ -90,6 +176,11 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         parser.error(f"--only takes vectors,properties,http; got {args.only!r}")
     if args.examples < 1:
         parser.error("--examples must be at least 1")
+    impl = args.impl
+    if impl and impl.startswith("example:"):
+        impl, problem = example_command(impl[len("example:"):])
+        if problem:
+            parser.error(problem)
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     label = f'--impl "{args.impl}"' if args.impl else (f"--python {args.python}" if args.python else "")
     try:
@@ -103,11 +194,11 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         strict_expected=args.strict_expected, require_recommended=args.require_recommended,
         allow_skips=args.allow_skips, label=label,
         shrink=not args.no_shrink)
-    adapter = protocol.make_adapter(args.impl, args.python, cwd=args.cwd, parse_timeout=args.timeout,
+    adapter = protocol.make_adapter(impl, args.python, cwd=args.cwd, parse_timeout=args.timeout,
                                     fetch_timeout=3 * args.timeout)
     progress = runner.Progress() if args.quiet else report.StderrProgress()
     if not args.quiet:
-        print(f"conformance: {adapter.description} ({'subprocess' if args.impl else 'in-process'}), "
+        print(f"conformance: {adapter.description} ({'subprocess' if impl else 'in-process'}), "
               f"seed {seed}", file=sys.stderr)
     try:
         result = runner.run(adapter, config, progress)
