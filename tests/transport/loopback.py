@@ -195,6 +195,16 @@ class Server:
             conn = self.conns[index]
         return conn.peer_closed.wait(seconds)
 
+    def closed_by_client(self, at_least: int, seconds: float = 2.0) -> int:
+        """How many connections the client has closed, waiting up to ``seconds`` for ``at_least``."""
+        ends = time.monotonic() + seconds
+        while True:
+            with self._lock:
+                closed = sum(conn.peer_closed.is_set() for conn in self.conns)
+            if closed >= at_least or time.monotonic() >= ends:
+                return closed
+            time.sleep(0.01)
+
     def _accept_loop(self) -> None:
         while not self.stopping.is_set():
             try:
@@ -295,11 +305,14 @@ def _has(headers: Headers, name: str) -> bool:
 
 
 def respond(status: int = 200, body: bytes = GOOD, headers: Headers = (), *, keep_alive: bool = True) -> Responder:
-    """A whole response with a correct Content-Length (unless ``headers`` gives one); keep-alive by default."""
+    """A whole response with a correct Content-Length (unless ``headers`` gives one); keep-alive
+    unless ``keep_alive=False`` or ``headers`` has ``Connection: close``."""
     hdrs = [("Content-Type", "application/vnd.mx.nexus.v1+json")] + list(headers)
     if not _has(hdrs, "Content-Length"):
         hdrs.append(("Content-Length", str(len(body))))
-    if not keep_alive:
+    if ("Connection", "close") in hdrs:
+        keep_alive = False
+    elif not keep_alive:
         hdrs.append(("Connection", "close"))
 
     def responder(conn: Conn, seen: Seen) -> bool:
@@ -380,10 +393,14 @@ def send_then_stall(data: bytes, seconds: float = 30.0) -> Responder:
     return responder
 
 
-def trickle(data: bytes, every: float, *, then_stall: float = 0.0) -> Responder:
-    """``data`` one byte at a time, one every ``every`` s; then (after ``then_stall`` s of silence) close."""
+def trickle(data: bytes, every: float, *, first: bytes = b"", then_stall: float = 0.0) -> Responder:
+    """``first`` at once, then ``data`` one byte every ``every`` s; then (after ``then_stall`` s) close.
+
+    It stops early when the client closes the connection."""
 
     def responder(conn: Conn, seen: Seen) -> bool:
+        if first:
+            conn.send(first)
         for i in range(len(data)):
             if conn.server.stopping.is_set() or conn.peer_closed.is_set():
                 return False
