@@ -54,6 +54,25 @@ def _rule_key(rule: str) -> tuple:
     return (1, 0, rule)
 
 
+def coverage_table(run: RunResult) -> list[str]:
+    """Every rule of SEMANTICS.md (then the kit's own names, `protocol` and `kit`): its level,
+    how many cases of this run exercised it, and the statuses of the cases that named it."""
+    statuses = by_rule(run)
+    rules = list(run.coverage) + sorted((r for r in statuses if r not in run.coverage), key=_rule_key)
+    head = f"{'rule':<9} {'level':<10} {'cases':>6}  " + " ".join(f"{h:>8}" for h in HEADINGS)
+    lines = [head, "-" * len(head)]
+    for rule in rules:
+        row = run.coverage.get(rule, {})
+        level, cases = row.get("level", ""), row.get("cases", "")
+        counts = " ".join(f"{statuses.get(rule, {}).get(c, 0):>8}" for c in COLUMNS)
+        flag = "   <- no case" if level == "MUST" and not cases else ""
+        lines.append(f"{rule:<9} {level:<10} {cases!s:>6}  {counts}{flag}")
+    missing = run.must_without_cases()
+    if missing:
+        lines.append(f"MUST rules without a case in this run ({', '.join(run.config.phases)}): {', '.join(missing)}")
+    return lines
+
+
 def by_rule(run: RunResult) -> dict[str, dict[str, int]]:
     """Counts per rule id (a case counts once for each rule it names)."""
     rows: dict[str, dict[str, int]] = {}
@@ -88,9 +107,11 @@ def cases_per_second(run: RunResult) -> float:
 def text_summary(run: RunResult) -> str:
     """The final report: implementation, tables, failures, totals."""
     lines = [f"implementation: {implementation_line(run)}",
+             f"features: {', '.join(run.features) or 'none'} (protocol 1 revision 2)   "
+             f"time zone: {run.config.time_zone or 'not set'}",
              f"seed: {run.config.seed}   examples per profile: {run.config.examples}", ""]
     lines += [*_table("kind", by_group(run)), ""]
-    lines += [*_table("rule", by_rule(run)), ""]
+    lines += [*coverage_table(run), ""]
     shown = [r for r in run.results if r.status in (FAIL, ERRORED, XPASS, XFAIL)]
     if shown:
         lines.append("failures:")
@@ -111,7 +132,7 @@ def text_summary(run: RunResult) -> str:
                 lines.append(f"      {key}: {str(value)[:600]}")
         if result.status in (FAIL, ERRORED) and result.details.get("stderr_tail"):
             tail = result.details["stderr_tail"].rstrip().splitlines()[-5:]
-            lines += ["      stderr: " + t for t in tail]
+            lines += ["      stderr (this case): " + t for t in tail]
     counts = run.counts()
     total = ", ".join(f"{counts[s]} {s}" for s in COLUMNS if counts[s])
     lines += ["", f"{len(run.results)} cases: {total}",
@@ -143,8 +164,12 @@ def to_json(run: RunResult) -> dict:
         "calls_per_second": round(cases_per_second(run), 1),
         "restarts": run.restarts,
         "phase_stats": {k: {"calls": v["calls"], "seconds": round(v["seconds"], 3)} for k, v in run.phases.items()},
+        "features": list(run.features),
+        "time_zone": config.time_zone,
         "counts": run.counts(),
         "by_rule": by_rule(run),
+        "coverage": run.coverage,
+        "must_without_cases": run.must_without_cases(),
         "by_kind": by_group(run),
         "exit_code": run.exit_code(),
         "cases": [r.to_json() for r in run.results],
