@@ -41,7 +41,9 @@ def doc(*mds, **top):
 
 
 def case(id, description, rules, body=None, *, b64=None, status=200, headers=None, strict=False,
-         ok=None, error=None):
+         ok=None, error=None, drift=None):
+    """One vector. `drift`: the S11 notes, written by hand (records: all of them, in order;
+    schema_drift: the one strict mode raises); vectors without it are judged on the oracle's."""
     inp = {"status": status, "headers": CT if headers is None else headers}
     if b64 is not None:
         inp["body_b64"] = base64.b64encode(b64).decode("ascii")
@@ -50,19 +52,29 @@ def case(id, description, rules, body=None, *, b64=None, status=200, headers=Non
     inp["strict"] = strict
     assert (ok is None) != (error is None), id
     expected = {"micro_deposits": ok} if ok is not None else {"error": error}
+    if drift is not None:
+        assert ok is not None or (error == "schema_drift" and len(drift) == 1), id
+        expected["drift"] = drift
     return {"id": id, "description": description, "rules": rules, "input": inp, "expected": expected}
 
 
-def both(id, description, rules, body, ok, strict_error="schema_drift", **kw):
-    """The same body in lenient mode (records) and strict mode (schema_drift or the same records)."""
-    out = [case(id, description + " (lenient)", rules, body, ok=ok, **kw)]
+def both(id, description, rules, body, ok, strict_error="schema_drift", drift=None, **kw):
+    """The same body in lenient mode (records) and strict mode (schema_drift or the same records).
+    `drift`: the lenient notes; the strict case then expects the first."""
+    out = [case(id, description + " (lenient)", rules, body, ok=ok, drift=drift, **kw)]
     if strict_error is None:
         out.append(case(id + "-strict", description + " (strict: no drift, same result)", rules + ["S11"],
-                        body, strict=True, ok=ok, **kw))
+                        body, strict=True, ok=ok, drift=[] if drift is not None else None, **kw))
     else:
+        first = drift[:1] if drift is not None and strict_error == "schema_drift" else None
         out.append(case(id + "-strict", description + " (strict: drift raises)", rules + ["S11"],
-                        body, strict=True, error=strict_error, **kw))
+                        body, strict=True, error=strict_error, drift=first, **kw))
     return out
+
+
+def note(index, field, type, action, rule):
+    """A drift note in its canonical form (SEMANTICS S11)."""
+    return {"index": index, "field": field, "type": type, "action": action, "rule": rule}
 
 
 MAL = "malformed_response"
@@ -517,6 +529,206 @@ FILES["required/s01-boundaries.json"] = ("Boundaries: 4300 digits, depth 64, -0"
     case("boundary-negative-zero-integer", "-0 is the integer 0 (no fraction, no exponent): \"0\" in a string field", ["S1d", "S6", "S7"],
          '{"micro_deposits":[{"micro_deposit":{"account_name":-0,"status":-0,"routing_number":-0}}]}',
          ok=[R(account_name="0", status=0, routing_number="000000000")]),
+])
+
+# ------------------------------------------------------------------------------------------------
+# Values that generated bodies hit too rarely to be seen: month ends, leap years, rollovers.
+
+# Days in each month of a common year, written out (not computed): the table S9 refers to.
+MONTH_DAYS = {1: 31, 2: 28, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+LEAP = {1900: False, 2000: True, 2021: False, 2023: False, 2024: True, 2100: False, 2400: True,
+        4: True, 100: False, 9996: True}  # S9: divisible by 4, except centuries not divisible by 400
+
+
+def last_day(y, m):
+    return 29 if m == 2 and LEAP[y] else MONTH_DAYS[m]
+
+
+def stamp(y, m, d, hms="12:00:00", frac="000000"):
+    """The canonical S12 form of a UTC instant."""
+    return "%04d-%02d-%02dT%s.%sZ" % (y, m, d, hms, frac)
+
+
+def ts_notes(count, fields=("created_at", "updated_at", "verified_at"), action="nulled", rule="S9e"):
+    return [note(i, f, "string", action, rule) for i in range(count) for f in fields]
+
+
+_MONTHS = range(1, 13)
+_FEB_YEARS = (1900, 2000, 2100, 2400, 2023, 2024, 4, 100, 9996)
+
+FILES["required/s09-calendar.json"] = ("S9: the calendar: the last day of every month, 29 and 30 February in "
+                                       "leap and common years, instants that roll over a month's end", [
+    case("s9-last-day-of-each-month", "The last day of every month of 2021 (common), 2024 (leap) and 2100 "
+         "(a century that is not a leap year) is accepted", ["S9", "S9a"],
+         ts(*(("%04d-%02d-%02dT12:00:00Z" % (2021, m, last_day(2021, m)),
+               "%04d-%02d-%02dT12:00:00Z" % (2024, m, last_day(2024, m)),
+               "%04d-%02d-%02dT12:00:00Z" % (2100, m, last_day(2100, m))) for m in _MONTHS)),
+         strict=True, ok=tr(*((stamp(2021, m, last_day(2021, m)), stamp(2024, m, last_day(2024, m)),
+                               stamp(2100, m, last_day(2100, m))) for m in _MONTHS)), drift=[]),
+    *both("s9-day-after-last-day", "The day after the last day of every month (31 April, 29 February 2021, "
+          "30 February 2024, 29 February 2100, 32 January...) is out of range: null, drift", ["S9", "S9e"],
+          ts(*(("%04d-%02d-%02dT12:00:00Z" % (2021, m, last_day(2021, m) + 1),
+                "%04d-%02d-%02dT12:00:00Z" % (2024, m, last_day(2024, m) + 1),
+                "%04d-%02d-%02dT12:00:00Z" % (2100, m, last_day(2100, m) + 1)) for m in _MONTHS)),
+          tr(*[(None, None, None)] * 12), drift=ts_notes(12)),
+    *both("s9-february-by-year", "28, 29 and 30 February in 1900, 2000, 2100, 2400, 2023, 2024, 0004, 0100 "
+          "and 9996: the 28th always, the 29th only in leap years (centuries only when divisible by 400), the "
+          "30th never", ["S9", "S9e"],
+          ts(*(("%04d-02-28T00:00:00Z" % y, "%04d-02-29T00:00:00Z" % y, "%04d-02-30T00:00:00Z" % y) for y in _FEB_YEARS)),
+          tr(*((stamp(y, 2, 28, "00:00:00"), stamp(y, 2, 29, "00:00:00") if LEAP[y] else None, None) for y in _FEB_YEARS)),
+          drift=[note(i, f, "string", "nulled", "S9e") for i, y in enumerate(_FEB_YEARS)
+                 for f in (("verified_at",) if LEAP[y] else ("updated_at", "verified_at"))]),
+    case("s9-rollover-forward", "An offset moves the instant past the end of the month: 23:30-01:00 on the last "
+         "day of every month of 2021 and of February 1900, 2000, 2024 and 2100 is 00:30 on the 1st of the next",
+         ["S9a"],
+         ts(*[("%04d-%02d-%02dT23:30:00-01:00" % (y, m, last_day(y, m)), None, None)
+              for y, m in [(2021, m) for m in _MONTHS] + [(1900, 2), (2000, 2), (2024, 2), (2100, 2)]]),
+         strict=True, ok=tr(*[(stamp(y + (m == 12), m % 12 + 1, 1, "00:30:00"), None, None)
+                              for y, m in [(2021, m) for m in _MONTHS] + [(1900, 2), (2000, 2), (2024, 2), (2100, 2)]]),
+         drift=[]),
+    case("s9-rollover-backward", "An offset moves the instant back before the 1st: 00:30+01:00 on the 1st of every "
+         "month of 2021 and on 1 March 1900, 2000, 2024 and 2100 is 23:30 on the last day of the month before",
+         ["S9a"],
+         ts(*[("%04d-%02d-01T00:30:00+01:00" % (y, m), None, None)
+              for y, m in [(2021, m) for m in _MONTHS] + [(1900, 3), (2000, 3), (2024, 3), (2100, 3)]]),
+         strict=True, ok=tr(*[(stamp(y - (m == 1), (m - 2) % 12 + 1, last_day(y - (m == 1) if m == 1 else y, (m - 2) % 12 + 1),
+                                     "23:30:00"), None, None)
+                              for y, m in [(2021, m) for m in _MONTHS] + [(1900, 3), (2000, 3), (2024, 3), (2100, 3)]]),
+         drift=[]),
+    case("s9-rollover-minutes", "Offsets with minutes cross day and month ends: +05:45 and -09:30", ["S9a"],
+         ts(("2021-03-01T05:44:00+05:45", "2021-02-28T14:30:00-09:30", "2024-03-01T05:00:00+05:45")),
+         strict=True, ok=tr(("2021-02-28T23:59:00.000000Z", "2021-03-01T00:00:00.000000Z", "2024-02-29T23:15:00.000000Z")),
+         drift=[]),
+    *both("s9c-s9d-together", "7 to 9 fraction digits and a UTC instant outside 0001-9999: null, and the note is "
+          "S9d's (nulled), not S9c's", ["S9c", "S9d"],
+          ts(("0001-01-01T00:00:00.1234567+01:00", "9999-12-31T23:59:59.999999999-01:00", "0001-01-01T00:59:59.12345678+01:00")),
+          tr((None, None, None)), drift=ts_notes(1, rule="S9d")),
+])
+
+# ------------------------------------------------------------------------------------------------
+# A full record (all 17 fields) where exactly one value needs a coercion: one record per field, so
+# that a coercion or a note charged to the wrong field, or a note lost among clean ones, shows.
+FULL_MD = dict(CLEAN_MD, error_code="E_NONE", error_message="none", verified_at="2021-09-01T18:29:08.000Z")
+FULL_REC = dict(SEED_REC, error_code="E_NONE", error_message="none", verified_at="2021-09-01T18:29:08.000000Z")
+ONE_COERCION = [  # field, value that came, its JSON type, canonical value, action, rule
+    ("account_name", 12345, "integer", "12345", "coerced", "S6"),
+    ("account_number", 333312345, "integer", "333312345", "coerced", "S6"),
+    ("account_type", "1", "string", 1, "coerced", "S8"),
+    ("account_type_name", 2, "integer", "2", "coerced", "S6"),
+    ("created_at", "2021-09-01T18:29:06", "string", "2021-09-01T18:29:06.000000Z", "assumed_utc", "S9b"),
+    ("email", True, "boolean", None, "nulled", "S6"),
+    ("error_code", 4011, "integer", "4011", "coerced", "S6"),
+    ("error_message", ["x"], "array", None, "nulled", "S6"),
+    ("first_name", 1.5, "number", None, "nulled", "S6"),
+    ("guid", {"id": 1}, "object", None, "nulled", "S6"),
+    ("institution_name", 0, "integer", "0", "coerced", "S6"),
+    ("last_name", -7, "integer", "-7", "coerced", "S6"),
+    ("routing_number", 91000019, "integer", "091000019", "padded", "S7"),
+    ("status", 1.0, "number", 1, "coerced", "S8"),
+    ("status_name", 3, "integer", "3", "coerced", "S6"),
+    ("updated_at", "2021-09-01T18:29:07.1234567Z", "string", "2021-09-01T18:29:07.123456Z", "truncated", "S9c"),
+    ("verified_at", 1630520947, "integer", None, "nulled", "S9e"),
+]
+assert [f for f, *_ in ONE_COERCION] == FIELDS
+_ONE_BODY = doc(*(dict(FULL_MD, **{f: v}) for f, v, *_ in ONE_COERCION))
+FILES["required/s05-one-coercion.json"] = ("S5-S9, S11: a full record where exactly one of the 17 values needs a "
+                                           "coercion, for every field", [
+    case("s5-full-record-clean", "All 17 fields present and clean: no drift", ["S5", "S11", "S12"],
+         doc(FULL_MD), strict=True, ok=[FULL_REC], drift=[]),
+    case("s5-one-coercion-per-field", "17 full records; record i has exactly one value to coerce, in field i (spec "
+         "order): 17 notes, one per item, each naming its field", ["S5", "S6", "S7", "S8", "S9b", "S9c", "S9e", "S11"],
+         _ONE_BODY, ok=[dict(FULL_REC, **{f: want}) for f, _v, _t, want, _a, _r in ONE_COERCION],
+         drift=[note(i, f, t, a, r) for i, (f, _v, t, _w, a, r) in enumerate(ONE_COERCION)]),
+    *(case("s5-one-coercion-%s-strict" % f.replace("_", "-"), "Strict: a full record whose only coercion is in %s "
+           "raises schema_drift naming that field" % f, ["S5", r, "S11"],
+           doc(FULL_MD, dict(FULL_MD, **{f: v})), strict=True, error="schema_drift", drift=[note(1, f, t, a, r)])
+      for f, v, t, _w, a, r in ONE_COERCION),
+])
+
+# ------------------------------------------------------------------------------------------------
+_DEEP63 = "[" * 63 + "]" * 63  # arrays at depths 2 to 64 as a top-level member's value
+FILES["required/s01-s05-edges.json"] = ("S1c controls, S1f depth beside many containers, S5b letter case", [
+    case("s1c-del-and-c1-unescaped", "DEL (U+007F) and the C1 controls U+0080 and U+009F may appear unescaped in a "
+         "string: only U+0000 to U+001F must be escaped", ["S1c"],
+         b64=BAD_UTF8 % "a\x7fb\u0080c\u009fd".encode("utf-8"), strict=True, ok=[R(account_name="a\x7fb\u0080c\u009fd")],
+         drift=[]),
+    case("s1c-unescaped-u001f", "U+001F (the last C0 control) unescaped in a string", ["S1c"],
+         b64=BAD_UTF8 % b"a\x1fb", error=MAL),
+    case("s1c-unescaped-nul", "U+0000 unescaped in a string", ["S1c"], b64=BAD_UTF8 % b"a\x00b", error=MAL),
+    case("s1c-unescaped-newline-in-name", "A raw line feed inside a member name", ["S1c"],
+         b64=b'{"micro_deposits":[{"micro_deposit":{"gu\nid":"g"}}]}', error=MAL),
+    case("s1c-escaped-controls", "Escaped, every C0 control is fine (\\u001f, \\u0000, \\n)", ["S1c"],
+         '{"micro_deposits":[{"micro_deposit":{"account_name":"a\\u001fb\\u0000c\\nd"}}]}', strict=True,
+         ok=[R(account_name="a\x1fb\x00c\nd")], drift=[]),
+    case("s1f-many-items-beside-deep-value", "300 items without a microdeposit beside a value whose arrays reach "
+         "depth exactly 64: depth is nesting, not a count of containers (fine)", ["S1f", "S3"],
+         '{"micro_deposits":[' + ",".join(["{}"] * 300) + '],"x":' + _DEEP63 + "}",
+         ok=[], drift=[note(i, None, "null", "skipped", "S3") for i in range(300)]),
+    case("s1f-many-items-beside-deep-value-strict", "The same in strict mode: the first skipped item raises", ["S1f", "S3", "S11"],
+         '{"micro_deposits":[' + ",".join(["{}"] * 300) + '],"x":' + _DEEP63 + "}", strict=True,
+         error="schema_drift", drift=[note(0, None, "null", "skipped", "S3")]),
+    case("s1f-many-records-beside-deep-value", "200 records beside one whose extra value reaches depth exactly 64",
+         ["S1f", "S5b"],
+         '{"micro_deposits":[' + ",".join(['{"micro_deposit":{}}'] * 200) + ',{"micro_deposit":{"x":'
+         + "[" * 60 + "]" * 60 + "}}]}",
+         strict=True, ok=[R()] * 200 + [R(extra={"x": json.loads("[" * 60 + "]" * 60)})], drift=[]),
+    case("s1f-many-items-beside-depth-65", "300 items beside a value one level deeper (depth 65)", ["S1f"],
+         '{"micro_deposits":[' + ",".join(["{}"] * 300) + '],"x":[' + _DEEP63 + "]}", error=MAL),
+    case("s1f-wide-and-shallow", "10000 sibling arrays of depth 3 (a wide body is not a deep one)", ["S1f", "S5b"],
+         '{"micro_deposits":[{"micro_deposit":{"x":[' + ",".join(["[]"] * 10000) + "]}}]}",
+         strict=True, ok=[R(extra={"x": [[]] * 10000})], drift=[]),
+    case("s5b-other-case-only", "Names in another letter case, without the exact-case field, are extra fields: "
+         "Guid, STATUS, Status_Name, Routing_Number; the fields themselves are null (not drift)", ["S5b", "S5a"],
+         doc({"Guid": "MIC-1", "STATUS": 1, "Status_Name": "VERIFIED", "Routing_Number": 91000019, "EMAIL": "a@b.c",
+              "Created_At": "2021-09-01T18:29:06Z"}),
+         strict=True, ok=[R(extra={"Guid": "MIC-1", "STATUS": 1, "Status_Name": "VERIFIED", "Routing_Number": 91000019,
+                                   "EMAIL": "a@b.c", "Created_At": "2021-09-01T18:29:06Z"})], drift=[]),
+    case("s5b-padded-names-only", "Names with spaces around them are extra fields", ["S5b", "S5a"],
+         doc({" guid": "a", "status ": 1, "guid\t": "b"}), strict=True,
+         ok=[R(extra={" guid": "a", "status ": 1, "guid\t": "b"})], drift=[]),
+])
+
+# ------------------------------------------------------------------------------------------------
+FILES["required/s14-s15-decisions.json"] = ("S14 1xx and out-of-range statuses in parse; S15 with a non-object "
+                                            "error and with an unusable nested code", [
+    case("s15-nested-true-top-4011", 'SEMANTICS S15\'s own example: {"error": {"code": true}, "code": 4011} has no '
+         "code (true was present, then dropped): 401 is unauthorized", ["S15", "S14"],
+         '{"error":{"code":true},"code":4011}', status=401, error="unauthorized"),
+    case("s15-nested-true-top-4011-on-400", "The same body with 400: http_error, not session_expired", ["S15", "S14"],
+         '{"error":{"code":true},"code":4011}', status=400, error="http_error"),
+    case("s15-nested-float-top-4011", "error.code 4011.0 is present: the top-level 4011 is not consulted", ["S15"],
+         '{"error":{"code":4011.0},"code":4011}', status=403, error="forbidden"),
+    case("s15-nested-array-top-4011", "error.code [] is present: no code", ["S15"],
+         '{"error":{"code":[],"message":"x"},"code":"4011"}', status=404, error="not_found"),
+    case("s15-nested-empty-string", 'error.code "" is a code (a string): the top-level 4011 is not consulted', ["S15"],
+         '{"error":{"code":""},"code":4011}', status=429, error="rate_limited"),
+    case("s15-error-string-is-message", 'error is a string: it is the message; no code', ["S15"],
+         '{"error":"bad token"}', status=401, error="unauthorized"),
+    case("s15-error-number-no-code", "error is the number 4011: not a code", ["S15"], '{"error":4011}', status=400,
+         error="http_error"),
+    case("s15-error-array-top-code", 'error is an array: the top-level "4011" is the code', ["S15"],
+         '{"error":[1],"code":"4011"}', status=400, error="session_expired"),
+    case("s15-error-null-top-code", "error is null: the top-level 4011 is the code", ["S15"],
+         '{"error":null,"code":4011}', status=404, error="session_expired"),
+    case("s15-error-string-top-code", "error is a string, and a top-level code 4011", ["S15"],
+         '{"error":"expired","code":4011}', status=403, error="session_expired"),
+    case("s15-error-true-top-code", "error is true, and a top-level code \"4011\"", ["S15"],
+         '{"error":true,"code":"4011"}', status=500, error="session_expired"),
+    case("s15-error-string-4011-not-code", 'error is the string "4011": a message, not a code', ["S15"],
+         '{"error":"4011","message":"m"}', status=403, error="forbidden"),
+    case("s14-100-parse", "A 1xx handed to parse is a final status: http_error", ["S14"], OK_EMPTY, status=100,
+         error="http_error"),
+    case("s14-101-parse", "101 in parse: http_error", ["S14"], "", status=101, error="http_error"),
+    case("s14-102-parse", "102 in parse: http_error", ["S14"], '{"error":{"code":4010}}', status=102, error="http_error"),
+    case("s14-103-parse", "103 in parse: http_error", ["S14"], doc({"guid": "g"}), status=103,
+         headers=[["Link", "</style.css>; rel=preload"]], error="http_error"),
+    case("s14-101-4011", "A 1xx with code 4011: the 4011 row comes before the others (S14's order)", ["S14", "S15"],
+         E4011, status=101, error="session_expired"),
+    case("s14-status-0", "Status 0 (outside 100-999): http_error", ["S14"], "", status=0, error="http_error"),
+    case("s14-status-negative", "Status -1: http_error", ["S14"], OK_EMPTY, status=-1, error="http_error"),
+    case("s14-status-1000", "Status 1000 (outside 100-999): http_error", ["S14"], OK_EMPTY, status=1000,
+         error="http_error"),
+    case("s14-status-99", "Status 99: http_error", ["S14"], OK_EMPTY, status=99, error="http_error"),
 ])
 
 
