@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import ssl
 import unittest
-from typing import Any, Dict, List
+from typing import Any
 
-import nexus_micro as nm
 from loopback import CA, GOOD, GOOD_GUID, OTHER_CA, TEST_HOST, respond
 from support import TOKEN, TransportCase, run_child
 
+import nexus_micro as nm
 
-def call(base_url: str, *, client: str = "", set_env: Dict[str, str] | None = None, **options: Any) -> Dict[str, Any]:
+
+def call(base_url: str, *, client: str = "", set_env: dict[str, str] | None = None, **options: Any) -> dict[str, Any]:
     """One call for child.py: through the Client named ``client``, or the one-shot function."""
     options.setdefault("timeout", 2.0)
     return {"base_url": base_url, "token": TOKEN, "client": client or None, "options": options,
@@ -126,7 +127,7 @@ class Proxies(TransportCase):
         server = self.serve(respond(200, GOOD), tls=False)
         proxy = self.proxy()
         env = {"HTTP_PROXY": proxy.url, "http_proxy": proxy.url, "HTTPS_PROXY": proxy.url, "ALL_PROXY": proxy.url}
-        urls: List[str] = [server.url, f"http://localhost:{server.port}/"]
+        urls: list[str] = [server.url, f"http://localhost:{server.port}/"]
         report = run_child([call(u) for u in urls], env)
         self.assertEqual(report["results"], [OK, OK], report["stderr"])
         self.assertEqual(proxy.connections, 0, "a proxy cannot reach the client's loopback (S13d)")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 import unittest
+from typing import Any
 
-import nexus_micro as nm
 from loopback import (
     GOOD,
     GOOD_GUID,
+    Server,
     body_of,
     chunked,
     close_delimited,
@@ -25,6 +26,8 @@ from loopback import (
     trickle,
 )
 from support import SLACK, TOKEN, T, TransportCase
+
+import nexus_micro as nm
 
 ERROR_JSON = b'{"error": {"code": "5030", "message": "try again"}}'
 
@@ -85,7 +88,7 @@ class Redirects(TransportCase):
 class Time(TransportCase):
     """S21a: every wait is bounded by timeout (the head is ONE wait); S21b: deadline bounds the call."""
 
-    def assert_times_out(self, server, low: float, high: float, what: str, **options) -> nm.Timeout:  # type: ignore[no-untyped-def]
+    def assert_times_out(self, server: Server, low: float, high: float, what: str, **options: Any) -> nm.Timeout:
         client = self.client(server, **options)
         started = time.monotonic()
         exc = self.fails(nm.Timeout, client.list_microdeposits)
@@ -102,15 +105,15 @@ class Time(TransportCase):
         self.assert_times_out(server, 0.9 * T, T + SLACK, "S21a: a body read", timeout=T, max_retries=0)
 
     def test_head_trickled_a_byte_at_a_time_ends_at_timeout(self) -> None:
-        # S21a: the response head is ONE wait; a byte every 50 ms must not restart it (the
-        # whole head would take 6 s here).
-        slow_head = head(200, [("Content-Length", str(len(GOOD))), ("X-Pad", "p" * 80)])
-        server = self.serve(trickle(slow_head + GOOD, every=0.05))
+        # S21a: the response head is ONE wait; a byte every 20 ms must not restart it (the
+        # whole head would take 3 s here).
+        slow_head = head(200, [("Content-Length", str(len(GOOD))), ("X-Pad", "p" * 100)])
+        server = self.serve(trickle(slow_head + GOOD, every=0.02))
         self.assert_times_out(server, 0.9 * T, T + SLACK, "S21a: a trickled head", timeout=T, max_retries=0)
 
     def test_interim_1xx_responses_count_against_the_head_wait(self) -> None:
         # S14/S21a: interim responses are skipped, but the head wait runs across them.
-        many = head(103, [("Link", "</style.css>; rel=preload")]) * 200
+        many = head(103, [("Link", "</style.css>; rel=preload")]) * 60  # 5 s of them
         server = self.serve(trickle(many, every=0.002))
         self.assert_times_out(server, 0.9 * T, T + SLACK, "S21a: endless 103s", timeout=T, max_retries=0)
 
@@ -124,8 +127,8 @@ class Time(TransportCase):
 
     def test_deadline_bounds_a_trickling_body(self) -> None:
         # S21a: each body read waits at most timeout; only the deadline bounds a body that keeps
-        # coming (a byte every 50 ms would take 10 s here).
-        server = self.serve(trickle(b" " * 200, every=0.05, first=head(200, [("Content-Length", "100000")])))
+        # coming (a byte every 30 ms would take 3 s here).
+        server = self.serve(trickle(b" " * 100, every=0.03, first=head(200, [("Content-Length", "100000")])))
         self.assert_times_out(server, 0.9 * 1.0, 1.0 + SLACK, "S21b: a trickling 2xx body",
                               timeout=T, deadline=1.0, max_retries=0)  # fmt: skip
 
@@ -161,7 +164,8 @@ class SizeAndFraming(TransportCase):
         self.assertIs(type(exc), nm.TransportError)
 
     def test_chunk_longer_than_announced(self) -> None:
-        bad = head(200, [("Transfer-Encoding", "chunked"), ("Connection", "close")]) + b"5\r\n" + GOOD + b"\r\n0\r\n\r\n"
+        framing = [("Transfer-Encoding", "chunked"), ("Connection", "close")]
+        bad = head(200, framing) + b"5\r\n" + GOOD + b"\r\n0\r\n\r\n"
         server = self.serve(raw(bad))
         self.fails(nm.TransportError, self.client(server, max_retries=0).list_microdeposits)
 
@@ -229,8 +233,8 @@ class ErrorBodies(TransportCase):
         self.assertEqual(exc.status, 404)
 
     def test_trickling_error_body_ends_within_one_timeout(self) -> None:
-        # One wait for the whole error body, not one per read: a byte every 50 ms would go on for 10 s.
-        server = self.serve(trickle(b" " * 200, every=0.05, first=head(404, [("Content-Length", "200")])))
+        # One wait for the whole error body, not one per read: a byte every 30 ms would go on for 3 s.
+        server = self.serve(trickle(b" " * 100, every=0.03, first=head(404, [("Content-Length", "100")])))
         client = self.client(server, timeout=T, max_retries=0)
         started = time.monotonic()
         self.assertEqual(self.fails(nm.NotFound, client.list_microdeposits).status, 404)

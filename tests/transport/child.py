@@ -36,19 +36,18 @@ def pinned_getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 socket.getaddrinfo = pinned_getaddrinfo
 
-cert_loads = 0
+cert_loads = []  # one entry per call
 _load_default_certs = ssl.SSLContext.load_default_certs
 
 
 def counting_load_default_certs(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-    global cert_loads
-    cert_loads += 1
+    cert_loads.append(1)
     return _load_default_certs(self, *args, **kwargs)
 
 
 ssl.SSLContext.load_default_certs = counting_load_default_certs  # type: ignore[method-assign]
 
-import nexus_micro as nm  # noqa: E402
+import nexus_micro as nm  # noqa: E402  (after the patches above)
 
 if os.path.dirname(os.path.abspath(nm.__file__)) != os.path.abspath(ARGS["module_dir"]):
     sys.exit(f"imported {nm.__file__}, not the copy under test in {ARGS['module_dir']}")
@@ -70,4 +69,4 @@ for call in ARGS["calls"]:
         results.append({"error": exc.category, "type": type(exc).__name__, "message": str(exc)})
 for client in clients.values():
     getattr(client, "close", lambda: None)()
-print(json.dumps({"results": results, "default_cert_loads": cert_loads}))
+print(json.dumps({"results": results, "default_cert_loads": len(cert_loads)}))

@@ -21,7 +21,7 @@ import ssl
 import struct
 import threading
 import time
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Sequence, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CERTS = os.path.join(HERE, "certs")
@@ -43,22 +43,22 @@ REASONS = {
 class Seen:
     """One request head as the server received it, and on which connection."""
 
-    def __init__(self, method: str, target: str, version: str, headers: List[Tuple[str, str]], conn: int) -> None:
+    def __init__(self, method: str, target: str, version: str, headers: list[tuple[str, str]], conn: int) -> None:
         self.method = method
         self.target = target
         self.version = version
         self.headers = headers
         self.conn = conn  # index of the TCP connection it came on (0 = first accepted)
         self.arrived = time.monotonic()
-        self.answered: Optional[float] = None  # monotonic time the responder returned
+        self.answered: float | None = None  # monotonic time the responder returned
 
-    def header_all(self, name: str) -> List[str]:
+    def header_all(self, name: str) -> list[str]:
         """Every value of a header, name compared case-insensitively (urllib sends ``Md-session-token``)."""
         wanted = name.lower()
         return [value for key, value in self.headers if key.lower() == wanted]
 
     @property
-    def tokens(self) -> List[str]:
+    def tokens(self) -> list[str]:
         """Every MD-SESSION-TOKEN value the request carried (exactly one is right, S13b)."""
         return self.header_all("MD-SESSION-TOKEN")
 
@@ -74,7 +74,7 @@ class Conn:
         self.peer_closed = threading.Event()  # the client closed it while the server waited for a request
         self.ended = threading.Event()  # the server thread is done with it
 
-    def read_request(self) -> Optional[Seen]:
+    def read_request(self) -> Seen | None:
         """The next request head, or None when the client closed the connection (or the server stops)."""
         while b"\r\n\r\n" not in self.buffer:
             try:
@@ -86,7 +86,7 @@ class Conn:
             self.buffer += data
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
-        method, target, version = (lines[0].split(" ", 2) + ["", ""])[:3]
+        method, target, version = ([*lines[0].split(" ", 2), "", ""])[:3]
         headers = [(k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:])]
         return Seen(method, target, version, headers, self.index)
 
@@ -157,12 +157,12 @@ class Server:
         if not script:
             raise ValueError("a server needs at least one responder")
         self.script = list(script)
-        self.requests: List[Seen] = []
-        self.conns: List[Conn] = []
+        self.requests: list[Seen] = []
+        self.conns: list[Conn] = []
         self.handshake_failures = 0  # TLS handshakes the client refused (or broke off)
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._tls: Optional[ssl.SSLContext] = None
+        self._tls: ssl.SSLContext | None = None
         if tls:
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._tls.load_cert_chain(LEAF, LEAF_KEY)
@@ -185,7 +185,7 @@ class Server:
         with self._lock:
             return len(self.conns)
 
-    def seen(self) -> List[Seen]:
+    def seen(self) -> list[Seen]:
         with self._lock:
             return list(self.requests)
 
@@ -307,7 +307,7 @@ def _has(headers: Headers, name: str) -> bool:
 def respond(status: int = 200, body: bytes = GOOD, headers: Headers = (), *, keep_alive: bool = True) -> Responder:
     """A whole response with a correct Content-Length (unless ``headers`` gives one); keep-alive
     unless ``keep_alive=False`` or ``headers`` has ``Connection: close``."""
-    hdrs = [("Content-Type", "application/vnd.mx.nexus.v1+json")] + list(headers)
+    hdrs = [("Content-Type", "application/vnd.mx.nexus.v1+json"), *list(headers)]
     if not _has(hdrs, "Content-Length"):
         hdrs.append(("Content-Length", str(len(body))))
     if ("Connection", "close") in hdrs:
@@ -447,12 +447,12 @@ class Proxy:
 
     def __init__(self, hosts: Sequence[str] = ("127.0.0.1", "localhost", TEST_HOST)) -> None:
         self.hosts = {h.lower() for h in hosts}
-        self.heads: List[str] = []
+        self.heads: list[str] = []
         self.upstream = bytearray()
         self.connections = 0
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._socks: List[socket.socket] = []
+        self._socks: list[socket.socket] = []
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(64)
@@ -477,7 +477,7 @@ class Proxy:
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
-        upstream: Optional[socket.socket] = None
+        upstream: socket.socket | None = None
         try:
             buffer = b""
             while b"\r\n\r\n" not in buffer:
@@ -489,7 +489,7 @@ class Proxy:
             text = head_bytes.decode("latin-1")
             with self._lock:
                 self.heads.append(text)
-            method, target = (text.split(" ", 2) + ["", ""])[:2]
+            method, target = ([*text.split(" ", 2), "", ""])[:2]
             host, _, port = target.rpartition(":")
             if method != "CONNECT" or host.lower() not in self.hosts or not port.isdigit():
                 client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")

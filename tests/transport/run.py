@@ -25,7 +25,7 @@ for _name in list(os.environ):
         del os.environ[_name]
 
 sys.path[:0] = [HERE, MODULE_DIR]  # -I leaves both off sys.path
-import nexus_micro  # noqa: E402
+import nexus_micro  # noqa: E402  (sys.path first)
 
 if os.path.dirname(os.path.abspath(nexus_micro.__file__)) != MODULE_DIR:
     sys.exit(f"run.py: imported {nexus_micro.__file__}, not the copy under test in {MODULE_DIR}")

@@ -6,13 +6,13 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 import traceback
 import unittest
-from typing import Any, Callable, Dict, List, Optional, Sequence, Type, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
+
+from loopback import CA, HERE, Proxy, Responder, Server
 
 import nexus_micro as nm
-from loopback import CA, HERE, Proxy, Responder, Server
 
 TOKEN = "SeSsIoN-7r4n5p0r7-TOKEN-c0ffee"  # distinctive: a leak is easy to spot
 OTHER_TOKEN = "OtHeR-5e55i0n-TOKEN-b1ab1a"
@@ -31,7 +31,7 @@ class TransportCase(unittest.TestCase):
 
     tls = False  # subclasses set True to run the same tests over HTTPS
 
-    def serve(self, *script: Responder, tls: Optional[bool] = None) -> Server:
+    def serve(self, *script: Responder, tls: bool | None = None) -> Server:
         server = Server(script, tls=self.tls if tls is None else tls)
         self.addCleanup(server.close)
         return server
@@ -41,7 +41,7 @@ class TransportCase(unittest.TestCase):
         self.addCleanup(proxy.close)
         return proxy
 
-    def client(self, server: Server, *, session_token: Optional[str] = TOKEN, **options: Any) -> nm.Client:
+    def client(self, server: Server, *, session_token: str | None = TOKEN, **options: Any) -> nm.Client:
         """A Client for ``server``: timeout 2 s unless given; the test CA's context for HTTPS."""
         options.setdefault("timeout", 2.0)
         options.setdefault("base_url", server.url)
@@ -51,7 +51,7 @@ class TransportCase(unittest.TestCase):
         self.addCleanup(release, client)
         return client
 
-    def fails(self, exc_type: Type[E], call: Callable[[], Any]) -> E:
+    def fails(self, exc_type: type[E], call: Callable[[], Any]) -> E:
         """Run ``call``; it must raise ``exc_type``, and nothing it shows may hold the token (S22a)."""
         with self.assertRaises(exc_type) as caught:
             call()
@@ -60,17 +60,11 @@ class TransportCase(unittest.TestCase):
         self.assertNotIn(TOKEN, shown, "S22a: the token leaked into the error")
         return exc
 
-    def timed(self, call: Callable[[], Any]) -> float:
-        """Seconds ``call`` took (its exception, if any, propagates)."""
-        started = time.monotonic()
-        call()
-        return time.monotonic() - started
-
-    def assertWithin(self, elapsed: float, low: float, high: float, what: str) -> None:  # noqa: N802
+    def assertWithin(self, elapsed: float, low: float, high: float, what: str) -> None:
         self.assertGreaterEqual(elapsed, low, f"{what}: ended after {elapsed:.2f} s, before {low:.2f} s")
         self.assertLessEqual(elapsed, high, f"{what}: ended after {elapsed:.2f} s, past {high:.2f} s")
 
-    def tokens_seen(self, server: Server) -> List[List[str]]:
+    def tokens_seen(self, server: Server) -> list[list[str]]:
         return [seen.tokens for seen in server.seen()]
 
 
@@ -85,7 +79,7 @@ def release(client: nm.Client) -> None:
         close()
 
 
-def run_child(calls: Sequence[Dict[str, Any]], env: Dict[str, str], timeout: float = 60.0) -> Dict[str, Any]:
+def run_child(calls: Sequence[dict[str, Any]], env: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:
     """Run ``child.py`` in a fresh ``python -I`` with exactly ``env`` (plus PATH) and return its report.
 
     This is how users run the client: the default TLS context and the proxies come from the
@@ -99,10 +93,10 @@ def run_child(calls: Sequence[Dict[str, Any]], env: Dict[str, str], timeout: flo
     args = json.dumps({"module_dir": module_dir, "calls": list(calls)})
     proc = subprocess.run(
         [sys.executable, "-I", os.path.join(HERE, "child.py"), args],
-        env=child_env, capture_output=True, text=True, timeout=timeout,
+        env=child_env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     if proc.returncode != 0 or not proc.stdout.strip():
         raise AssertionError(f"child.py failed (exit {proc.returncode}): {proc.stderr[-3000:]}")
-    report: Dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
+    report: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
     report["stderr"] = proc.stderr
     return report
