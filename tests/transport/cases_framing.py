@@ -1,7 +1,8 @@
 """Bodies, keep-alive, the connection pool, per-call tokens, threads and close(), over real sockets.
 
-``FramingTests`` run twice, over HTTP and over HTTPS (the test CA's context). Pooling is seen
-from the server's side: it counts TCP accepts and notices when the client closes a connection.
+``HTTPFraming`` runs twice: over HTTP, and as ``HTTPSFraming`` over HTTPS (the test CA's context).
+Pooling is seen from the server's side: it counts TCP accepts and notices when the client
+closes a connection.
 """
 from __future__ import annotations
 

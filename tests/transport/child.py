@@ -68,5 +68,5 @@ for call in ARGS["calls"]:
     except nm.NexusError as exc:
         results.append({"error": exc.category, "type": type(exc).__name__, "message": str(exc)})
 for client in clients.values():
-    getattr(client, "close", lambda: None)()
+    client.close()
 print(json.dumps({"results": results, "default_cert_loads": len(cert_loads)}))

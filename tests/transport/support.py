@@ -48,7 +48,7 @@ class TransportCase(unittest.TestCase):
         if server.scheme == "https":
             options.setdefault("ssl_context", ssl.create_default_context(cafile=CA))
         client = nm.Client(session_token, **options)
-        self.addCleanup(release, client)
+        self.addCleanup(client.close)
         return client
 
     def fails(self, exc_type: type[E], call: Callable[[], Any]) -> E:
@@ -66,17 +66,6 @@ class TransportCase(unittest.TestCase):
 
     def tokens_seen(self, server: Server) -> list[list[str]]:
         return [seen.tokens for seen in server.seen()]
-
-
-def release(client: nm.Client) -> None:
-    """Close a Client's pooled connections at the end of a test.
-
-    ``close()`` arrives with the pooled transport; a Client without it holds no connection,
-    so there is nothing to release then (the tests of ``close()`` itself call it directly).
-    """
-    close = getattr(client, "close", None)
-    if close is not None:
-        close()
 
 
 def run_child(calls: Sequence[dict[str, Any]], env: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:
