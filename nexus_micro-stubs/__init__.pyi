@@ -6,7 +6,7 @@
 import dataclasses
 import datetime as _dt
 import enum
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 __all__ = [
     "INTEGRATION_URL",
@@ -138,6 +138,7 @@ class Drift:
     action: str
     rule: str
     got: Any = ...
+    def to_dict(self) -> dict[str, Any]: ...
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class Microdeposit:
@@ -175,14 +176,10 @@ class Microdeposit:
 class MicrodepositList(tuple[Microdeposit, ...]):
     raw: Mapping[str, Any]
     def __new__(
-        cls,
-        records: Iterable[Microdeposit] = (),
-        drift: Iterable[Drift] = (),
-        raw: Mapping[str, Any] | None = None,
-        positions: list[int] | None = None,
+        cls, records: Iterable[Microdeposit] = (), drift: Iterable[Drift] = (), raw: Mapping[str, Any] | None = None
     ) -> MicrodepositList: ...
     @property
-    def drift(self) -> tuple[Drift, ...]: ...
+    def drift(self) -> Sequence[Drift]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
 def parse_microdeposits(body: bytes | str, *, strict: bool = False) -> MicrodepositList: ...
