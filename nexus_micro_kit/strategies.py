@@ -22,7 +22,6 @@ Also exported: ``routing_numbers(valid=None)``, ``rfc3339_datetimes()``, ``guids
 
 from __future__ import annotations
 
-import json
 import math
 
 from hypothesis import strategies as st
@@ -41,11 +40,11 @@ __all__ = [
 ]
 
 CT = "application/vnd.mx.nexus.v1+json"
-FIELDS = (
-    "account_name account_number account_type account_type_name created_at email error_code "
-    "error_message first_name guid institution_name last_name routing_number status status_name "
-    "updated_at verified_at"
-).split()
+FIELDS = [
+    "account_name", "account_number", "account_type", "account_type_name", "created_at", "email", "error_code",
+    "error_message", "first_name", "guid", "institution_name", "last_name", "routing_number", "status",
+    "status_name", "updated_at", "verified_at",
+]
 TIMESTAMPS = ("created_at", "updated_at", "verified_at")
 STATUS_NAMES = ["INITIATED", "REQUESTED", "DEPOSITED", "VERIFIED", "ERRORED", "DENIED", "PREVENTED",
                 "CONFLICTED", "REJECTED", "PREINITIATED"]
@@ -125,21 +124,37 @@ def _days(y: int, m: int) -> int:
     return 30 if m in (4, 6, 9, 11) else 31
 
 
+# Years whose February decides a leap-year rule (centuries: 1900 and 2100 are common, 2000 and
+# 2400 leap) and the ends of the range: drawn often, because a month-length or leap-year bug
+# shows only on these dates and uniform years almost never hit them.
+_CALENDAR_YEARS = st.sampled_from([1900, 2000, 2100, 2400, 2023, 2024, 1, 4, 100, 9996, 9999])
+# Which day of the month: the last one (and the first, to roll back over a month end with an
+# offset) as often as any other, so that every month's length is exercised.
+_DAY_KIND = st.sampled_from(["last", "first", "any", "any"])
+
+
 @st.composite
 def _datetime(draw, zone_required: bool = True):
-    y = draw(st.one_of(st.integers(1970, 2035), st.integers(1, 9999)))
+    y = draw(st.one_of(st.integers(1970, 2035), st.integers(1, 9999), _CALENDAR_YEARS))
     mo = draw(st.integers(1, 12))
-    d = draw(st.integers(1, _days(y, mo)))
-    hh, mi, ss = draw(st.integers(0, 23)), draw(st.integers(0, 59)), draw(st.integers(0, 59))
+    kind = draw(_DAY_KIND)
+    d = _days(y, mo) if kind == "last" else 1 if kind == "first" else draw(st.integers(1, _days(y, mo)))
+    if kind != "any" and draw(st.booleans()):
+        # near midnight, so that an offset moves the instant across the month's end (S9a)
+        hh, mi, ss = (23, draw(st.integers(0, 59)), 59) if kind == "last" else (0, draw(st.integers(0, 59)), 0)
+    else:
+        hh, mi, ss = draw(st.integers(0, 23)), draw(st.integers(0, 59)), draw(st.integers(0, 59))
     n_frac = draw(st.integers(0, 9))
-    frac = "." + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=n_frac, max_size=n_frac))) if n_frac else ""
+    digits = draw(st.lists(st.sampled_from("0123456789"), min_size=n_frac, max_size=n_frac))
+    frac = "." + "".join(digits) if n_frac else ""
     zones = [st.sampled_from(["Z", "z", "+00:00", "-00:00"]),
-             st.tuples(st.sampled_from("+-"), st.integers(0, 23), st.integers(0, 59)).map(lambda t: "%s%02d:%02d" % t)]
+             st.tuples(st.sampled_from("+-"), st.integers(0, 23), st.integers(0, 59)).map(
+                 lambda t: f"{t[0]}{t[1]:02d}:{t[2]:02d}")]
     if not zone_required:
         zones.append(st.just(""))
     zone = draw(st.one_of(zones))
     t = draw(st.sampled_from("Tt"))
-    return "%04d-%02d-%02d%s%02d:%02d:%02d%s%s" % (y, mo, d, t, hh, mi, ss, frac, zone)
+    return f"{y:04d}-{mo:02d}-{d:02d}{t}{hh:02d}:{mi:02d}:{ss:02d}{frac}{zone}"
 
 
 def rfc3339_datetimes() -> st.SearchStrategy[str]:
@@ -147,11 +162,23 @@ def rfc3339_datetimes() -> st.SearchStrategy[str]:
     return _datetime(True)
 
 
+@st.composite
+def _day_after_last(draw) -> str:
+    """The day after a month's last day (31 April, 29 February of a common year, 30 February of a
+    leap one): out of range (S9e), a date an off-by-one month table accepts."""
+    y = draw(st.one_of(_CALENDAR_YEARS, st.integers(1, 9999)))
+    mo = draw(st.one_of(st.sampled_from([2, 4, 6, 9, 11]), st.integers(1, 12)))
+    zone = draw(st.sampled_from(["Z", "+05:45", "-03:30", ""]))
+    return f"{y:04d}-{mo:02d}-{_days(y, mo) + 1:02d}T{draw(st.integers(0, 23)):02d}:00:00{zone}"
+
+
 def _timestamp_like() -> st.SearchStrategy[str]:
-    """RFC 3339 date-times and near misses: no zone, +0530, space separator, week dates..."""
+    """RFC 3339 date-times and near misses: no zone, +0530, space separator, week dates, the day
+    after a month's end..."""
     return st.one_of(
         rfc3339_datetimes(),
         _datetime(False),
+        _day_after_last(),
         rfc3339_datetimes().map(lambda s: s[:10] + " " + s[11:]),
         st.sampled_from([
             "2021-09-01T18:29:06.000Z", "2021-10-22T21:44:38.000+00:00", "2021-10-08T21:39:07+00:00",
@@ -215,7 +242,8 @@ def from_schema(schema, realistic: dict | None = None) -> st.SearchStrategy:
     """Values valid against ``schema`` (keywords: type, properties, items; no required, no
     additionalProperties: false in our schemas, but both are honoured). ``realistic`` maps a
     property name to a strategy mixed in for that property's values (they must be valid too)."""
-    if schema is True or schema == {} or (isinstance(schema, dict) and not (set(schema) & {"type", "properties", "items"})):
+    shapeless = isinstance(schema, dict) and not (set(schema) & {"type", "properties", "items"})
+    if schema is True or schema == {} or shapeless:
         return json_values()
     if schema is False:
         return st.nothing()
@@ -280,14 +308,14 @@ def _escape_string(s: str, ascii_only: bool, odd_escapes: bool) -> str:
         elif ch == "/" and odd_escapes:
             out.append("\\/")
         elif o < 0x20:
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}.get(ch, "\\u%04x" % o))
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}.get(ch, f"\\u{o:04x}"))
         elif o > 0xFFFF and ascii_only:
             o -= 0x10000
-            out.append("\\u%04x\\u%04X" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF)))
+            out.append(f"\\u{0xD800 + (o >> 10):04x}\\u{0xDC00 + (o & 0x3FF):04X}")
         elif o > 0x7E and ascii_only:
-            out.append("\\u%04x" % o)
+            out.append(f"\\u{o:04x}")
         elif odd_escapes and ch.isalpha() and o < 0x80 and (o % 3 == 0):
-            out.append("\\u%04X" % o)  # an escaped plain letter: same string
+            out.append(f"\\u{o:04X}")  # an escaped plain letter: same string
         else:
             out.append(ch)
     out.append('"')
@@ -300,7 +328,7 @@ def _number(v, exp_form: bool) -> str:
     if isinstance(v, int):
         return str(v) if abs(v) < 10**4000 else _oracle.decimal_str(v)
     if exp_form and v != 0 and math.isfinite(v):
-        return "%.17E" % v  # same double, exponent form
+        return f"{v:.17E}"  # same double, exponent form
     return repr(v)
 
 
@@ -327,7 +355,7 @@ def dump(value, *, ws: str = "", ascii_only: bool = False, odd_escapes: bool = F
     return ws + go(value) + ws
 
 
-_plain_dump = st.sampled_from([dict(), dict(ascii_only=True), dict(ws=" ")])
+_plain_dump = st.sampled_from([{}, {"ascii_only": True}, {"ws": " "}])
 _odd_dump = st.builds(
     dict,
     ws=st.sampled_from(["", " ", "\t", "\n", "\r\n", " \t\n\r "]),
@@ -428,22 +456,84 @@ def _observed_md(draw):
             md[f] = draw(_REALISTIC_SPEC[f])
     if draw(st.booleans()):
         extras = draw(st.dictionaries(keys.filter(lambda k: k not in FIELDS), json_values(), max_size=3))
-        extras.update(draw(st.sampled_from([{}, {"Guid": "X"}, {"guid ": "Y"}, {"amounts": [0.03, 0.05]}, {"extra": {"a": 1}}])))
+        extras.update(draw(st.sampled_from([{}, {"Guid": "X"}, {"guid ": "Y"}, {"amounts": [0.03, 0.05]},
+                                            {"extra": {"a": 1}}])))
         for k, v in extras.items():
             if k not in md:
                 md[k] = v
     return md
 
 
+# A full record (all 17 fields, clean values) and, per field, one value that needs a coercion:
+# a record where exactly one value is coerced, so that a note or a coercion charged to the
+# wrong field shows (a random record has many or none).
+_CLEAN_FULL = {
+    "account_name": "My Test Account", "account_number": "333312345", "account_type": 1,
+    "account_type_name": "CHECKING", "created_at": "2021-09-01T18:29:06.000Z", "email": "example@example.com",
+    "error_code": "E_NONE", "error_message": "none", "first_name": "Josh",
+    "guid": "MIC-09ba578e-8448-4f7f-89e1-b62ff2517edb", "institution_name": "MX Bank", "last_name": "James",
+    "routing_number": "091000019", "status": 1, "status_name": "REQUESTED",
+    "updated_at": "2021-09-01T18:29:07.000Z", "verified_at": "2021-09-01T18:29:08.000+05:45",
+}
+_ONE_COERCION = {
+    "string": st.sampled_from([12345, -7, 0, True, 1.5, ["x"], {"a": 1}]),
+    "routing": st.sampled_from([91000019, "5", 123456789, -5, False, 9.1e7]),
+    "integer": st.sampled_from(["1", "007", 1.0, 2e1, True, "x", [1]]),
+    "timestamp": st.one_of(st.sampled_from(["2021-09-01T18:29:06", "2021-09-01T18:29:06.1234567Z", 1630520946,
+                                            "2021-09-01 18:29:06Z"]), _day_after_last()),
+}
+
+
+def _field_kind(name: str) -> str:
+    if name == "routing_number":
+        return "routing"
+    if name in ("account_type", "status"):
+        return "integer"
+    return "timestamp" if name in TIMESTAMPS else "string"
+
+
+@st.composite
+def _one_coercion_md(draw):
+    """A micro_deposit with all 17 fields where exactly one value needs a coercion (S5-S9)."""
+    name = draw(st.sampled_from(FIELDS))
+    return dict(_CLEAN_FULL, **{name: draw(_ONE_COERCION[_field_kind(name)])})
+
+
+# Member names in another letter case (S5b: extra fields, compared exactly).
+_CASE_VARIANTS = st.sampled_from([str.upper, str.title, lambda n: n[:1].upper() + n[1:]])
+
+
+@st.composite
+def _other_case_md(draw):
+    """An observed record where some fields are sent only under another letter case (Guid, STATUS):
+    extra fields, and the fields themselves are null."""
+    md = draw(_observed_md())
+    for name in draw(st.lists(st.sampled_from(FIELDS), min_size=1, max_size=3, unique=True)):
+        value = md.pop(name, draw(_REALISTIC_SPEC[name]))
+        md[draw(_CASE_VARIANTS)(name)] = value
+    return md
+
+
 @st.composite
 def _observed_item(draw):
     kind = draw(st.integers(0, 19))
-    if kind < 15:
+    if kind < 13:
         item = {"micro_deposit": draw(_observed_md())}
         if kind == 0:
             item["links"] = {"self": "/micro_deposits/1"}
         return item
+    if kind == 13:
+        return {"micro_deposit": draw(_one_coercion_md())}
+    if kind == 14:
+        return {"micro_deposit": draw(_other_case_md())}
     return draw(st.sampled_from([None, {}, {"micro_deposit": None}, {"micro_deposit": "x"}, 1, "MIC-1", [], True]))
+
+
+def _nested_lists(levels: int) -> list:
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
 
 
 @st.composite
@@ -461,18 +551,34 @@ def _observed_document(draw):
     if draw(st.booleans()) and "micro_deposits" in doc and "pagination" in doc:
         # member order differs
         doc = {"micro_deposits": doc["micro_deposits"], "pagination": doc["pagination"]}
+    if draw(_ONE_IN_TEN):
+        # many items without a microdeposit beside a value nested to depth exactly 64 (S1f counts
+        # nesting; a check that counts containers rejects this valid body)
+        doc["micro_deposits"] = [{}] * draw(st.sampled_from([40, 100])) + list(doc.get("micro_deposits") or [])
+        doc["deep"] = _nested_lists(63)
     return doc
 
 
-_ERROR_STATUSES = st.sampled_from([401, 302, 304, 307, 400, 301, 401, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504, 600])
+_ERROR_STATUSES = st.sampled_from([401, 302, 304, 307, 400, 301, 401, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504,
+                                   600, 100, 101, 103, 199, 0, 1000])
 
 
 @st.composite
 def _error_body(draw):
-    code = draw(st.one_of(st.sampled_from([4011, "4011", 4010, "4001", None, 4011.0, True, " 4011"]), st.integers(1000, 9999)))
+    code = draw(st.one_of(st.sampled_from([4011, "4011", 4010, "4001", None, 4011.0, True, " 4011"]),
+                          st.integers(1000, 9999)))
     message = draw(st.sampled_from(["Session expired", "Unauthorized", None, 5]))
-    shape = draw(st.integers(0, 6))
-    if shape == 0:
+    shape = draw(st.integers(0, 8))
+    if shape == 7:
+        # S15's own example and its kin: a nested code that is present but unusable hides the
+        # top-level one ({"error": {"code": true}, "code": 4011} has no code)
+        obj = {"error": {"code": draw(st.sampled_from([True, 4011.0, [], {}, False]))}, "code": code}
+    elif shape == 8:
+        # a non-object error: the top-level code and message are read, a string error is the message
+        obj = {"error": draw(st.sampled_from(["bad token", "4011", 4011, None, [1], True])), "code": code}
+        if draw(st.booleans()):
+            del obj["code"]
+    elif shape == 0:
         obj = {"error": {"code": code, "message": message}}
     elif shape == 1:
         obj = {"code": code, "message": message}
@@ -531,22 +637,25 @@ _DEPTHS = st.sampled_from([60, 62, 63, 64, 65, 66, 100, 1000, 5000, 100000])
 
 _hostile_fragments = st.one_of(
     # wrong types at the top and for micro_deposits
-    st.sampled_from(["[]", "[{}]", '"x"', "0", "true", "false", "null", '{"micro_deposits":{}}', '{"micro_deposits":"[]"}',
-                     '{"micro_deposits":1}', '{"micro_deposits":true}', '[{"micro_deposit":{"guid":"g"}}]']),
+    st.sampled_from(["[]", "[{}]", '"x"', "0", "true", "false", "null", '{"micro_deposits":{}}',
+                     '{"micro_deposits":"[]"}', '{"micro_deposits":1}', '{"micro_deposits":true}',
+                     '[{"micro_deposit":{"guid":"g"}}]']),
     # wrong types for fields
-    st.tuples(st.sampled_from(FIELDS), st.sampled_from(["true", "[]", "{}", "1.5", "-0.0", "1e2", '"\\u0661"', "0", "-1"])).map(
-        lambda t: _wrap_md('{"%s":%s}' % t)),
+    st.tuples(st.sampled_from(FIELDS),
+              st.sampled_from(["true", "[]", "{}", "1.5", "-0.0", "1e2", '"\\u0661"', "0", "-1"])).map(
+        lambda t: _wrap_md('{{"{}":{}}}'.format(*t))),
     # deep nesting, at the top or inside a record (4 levels deeper)
     st.tuples(_DEPTHS, st.sampled_from(["array", "object", "open"])).map(lambda t: _nest(*t)),
-    st.tuples(_DEPTHS, st.sampled_from(["array", "object", "open"])).map(lambda t: _wrap_md('{"x":' + _nest(t[0] - 4, t[1]) + "}")),
+    st.tuples(_DEPTHS, st.sampled_from(["array", "object", "open"])).map(
+        lambda t: _wrap_md('{"x":' + _nest(t[0] - 4, t[1]) + "}")),
     # huge numbers
     st.sampled_from(["1e400", "-1e400", "1e-400", "1E308", "2e308", "9007199254740993", "-9223372036854775809",
                      "123456789012345678901234567890", "1" + "0" * 4299, "1" + "0" * 4300, "-" + "9" * 4300,
                      "-" + "9" * 4301, "0.1e-999999", "1e999999999", "91000019.0", "4011.0"]).flatmap(
-        lambda n: st.sampled_from([_wrap_md('{"status":%s}' % n), _wrap_md('{"routing_number":%s}' % n),
-                                   _wrap_md('{"x":%s}' % n), _wrap_md('{"error_code":%s}' % n)])),
+        lambda n: st.sampled_from([_wrap_md(f'{{"status":{n}}}'), _wrap_md(f'{{"routing_number":{n}}}'),
+                                   _wrap_md(f'{{"x":{n}}}'), _wrap_md(f'{{"error_code":{n}}}')])),
     # NaN / Infinity
-    st.sampled_from(["NaN", "Infinity", "-Infinity", "nan", "inf"]).map(lambda c: _wrap_md('{"status":%s}' % c)),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "nan", "inf"]).map(lambda c: _wrap_md(f'{{"status":{c}}}')),
     # duplicate keys
     st.sampled_from([
         '{"micro_deposits":[],"micro_deposits":[{"micro_deposit":{"guid":"b"}}]}',
@@ -559,17 +668,22 @@ _hostile_fragments = st.one_of(
     # lone surrogate escapes (and valid ones)
     st.sampled_from(["\\ud800", "\\udc00", "\\ud800x", "\\udc00\\ud800", "\\ud83d\\udcb0", "\\uD83D\\uDCB0", "\\u0000",
                      "\\ud800\\u0041", "\\udbff\\udfff"]).flatmap(
-        lambda e: st.sampled_from([_wrap_md('{"guid":"%s"}' % e), _wrap_md('{"%s":1}' % e)])),
+        lambda e: st.sampled_from([_wrap_md(f'{{"guid":"{e}"}}'), _wrap_md(f'{{"{e}":1}}')])),
     # very long strings
     st.sampled_from([10_000, 100_000, 1_000_000]).map(lambda n: _wrap_md('{"account_name":"%s"}' % ("a" * n))),
     # grammar violations
     st.sampled_from([
         "", " ", "\n\t\r ", "<!DOCTYPE html><html><body>502 Bad Gateway</body></html>", "{'micro_deposits':[]}",
         '{"micro_deposits":[],}', '{"micro_deposits":[1,]}', '{"micro_deposits":[]} x', '{"micro_deposits":[]}{}',
-        '{"micro_deposits":[] // c\n}', _wrap_md('{"guid":"a\tb"}'), _wrap_md('{"status":01}'), _wrap_md('{"status":+1}'),
+        '{"micro_deposits":[] // c\n}', _wrap_md('{"guid":"a\tb"}'), _wrap_md('{"status":01}'),
+        _wrap_md('{"status":+1}'),
         _wrap_md('{"status":.5}'), _wrap_md('{"status":1.}'), _wrap_md('{"guid":"\\x41"}'), _wrap_md("{guid:1}"),
         '{"micro_deposits":[]}\x00', "\ufeff{}", '{"micro_deposits":[TRUE]}', "{\"micro_deposits\":[\"\\u12\"]}",
+        _wrap_md('{"guid":"a\x1fb"}'), _wrap_md('{"guid":"a\x00b"}'), _wrap_md('{"guid":"a\x7fb\x80c\x9fd"}'),
     ]),
+    # many containers, little depth: items without a microdeposit beside a deep value (S1f)
+    st.tuples(st.sampled_from([50, 300]), st.sampled_from([62, 63, 64])).map(
+        lambda t: '{"micro_deposits":[' + ",".join(["{}"] * t[0]) + '],"x":' + _nest(t[1], "array") + "}"),
 )
 
 
@@ -591,7 +705,8 @@ def _hostile_body(draw) -> bytes:
         # BOMs and other encodings
         inner = b'{"micro_deposits":[{"micro_deposit":{"guid":"g"}}]}'
         body = draw(st.sampled_from([
-            b"\xef\xbb\xbf" + inner, b"\xef\xbb\xbf\xef\xbb\xbf" + inner, b"\xff\xfe" + inner.decode().encode("utf-16-le"),
+            b"\xef\xbb\xbf" + inner, b"\xef\xbb\xbf\xef\xbb\xbf" + inner,
+            b"\xff\xfe" + inner.decode().encode("utf-16-le"),
             b"\xfe\xff" + inner.decode().encode("utf-16-be"), inner.decode().encode("utf-32"), b" \xef\xbb\xbf" + inner,
         ]))
     elif kind == 8:
@@ -613,8 +728,9 @@ def _hostile_case(draw):
         status = draw(_ERROR_STATUSES)
         if draw(st.booleans()):
             # an error body that would carry 4011 but is broken by S1
-            body = draw(st.sampled_from([b'{"code":4011,"x":NaN}', b'{"code":"4011"', b'\xef\xbb\xbf\xef\xbb\xbf{"code":4011}',
-                                         b'{"code":"4011","m":"\xff"}', b'[{"code":4011}]', b'{"code":"4011","x":1e400}',
+            body = draw(st.sampled_from([b'{"code":4011,"x":NaN}', b'{"code":"4011"',
+                                         b'\xef\xbb\xbf\xef\xbb\xbf{"code":4011}', b'{"code":"4011","m":"\xff"}',
+                                         b'[{"code":4011}]', b'{"code":"4011","x":1e400}',
                                          b'{"code":4011,"d":' + b"[" * 70 + b"]" * 70 + b"}", b'{"code":"\\ud800"}']))
         return {"status": status, "headers": _error_headers(status, draw), "body": body, "strict": draw(st.booleans())}
     return {"status": draw(_ok_statuses), "headers": draw(_content_types), "body": body, "strict": draw(st.booleans())}
