@@ -35,12 +35,12 @@ def pyenv_interpreters() -> dict[str, tuple[int, str]] | None:
     if not versions.is_dir():
         return None
     found = {}
-    for exe in sorted(versions.glob("3.*/bin/python3")):
+    for exe in versions.glob("3.*/bin/python3"):
         version = exe.parent.parent.name
         parts = version.split(".")
         if len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) in MINORS:
             found[version] = (int(parts[1]), str(exe))
-    return found
+    return dict(sorted(found.items(), key=lambda item: [int(p) if p.isdigit() else 0 for p in item[0].split(".")]))
 
 
 def run_suite(python: str) -> tuple[dict | None, str]:
