@@ -7,6 +7,7 @@ program, but it imports whatever ``nexus_micro_kit`` the current directory holds
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shlex
 import shutil
@@ -109,7 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The kit's command line; returns the exit status."""
+    """The kit's command line; returns the exit status (141, silently, when stdout is closed early)."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `nexus-micro-kit examples | head -1`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     if sys.version_info < (3, 9):
         print(f"{PROG}: the conformance kit needs Python 3.9 or newer", file=sys.stderr)
         return 2

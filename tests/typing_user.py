@@ -34,6 +34,7 @@ def parse_body(body: bytes) -> None:
         assert_type(note.index, int)
         assert_type(note.field, str | None)
         assert_type(note.rule, str)
+        assert_type(note.to_dict(), dict[str, Any])  # the canonical note of S11
     assert_type(records.raw, Mapping[str, Any])
     assert_type(records.to_dict(), dict[str, Any])
     nexus_micro.parse_microdeposits(123)  # type: ignore[arg-type]
