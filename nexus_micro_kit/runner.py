@@ -244,6 +244,24 @@ def rules_for_difference(difference: str, rules: Iterable[str]) -> list[str]:
     return rules or ["S12"]
 
 
+def rules_for_records(expected: list, actual: list, difference: str, rules: Iterable[str]) -> list[str]:
+    """rules_for_difference for the first difference, then the rules of every other field that
+    differs (a value filled from "Guid" differs at guid and at extra: S6 and S5b)."""
+    rules = list(rules)
+    named = rules_for_difference(difference, rules)
+    if len(expected) != len(actual):
+        return named
+    for want, got in zip(expected, actual):
+        if not isinstance(want, dict) or not isinstance(got, dict):
+            continue
+        for name in list(want) + [k for k in got if k not in want]:
+            if name in want and name in got and oracle.canonical_equal(want[name], got[name]):
+                continue
+            more = rules_for_difference(f"micro_deposits[0].{name}", rules) if name in oracle.FIELD_RULES else ["S12"]
+            named += [r for r in more if r not in named]
+    return named
+
+
 def _summary(outcome: dict) -> str:
     if outcome.get("ok"):
         return f"{len(outcome['micro_deposits'])} record(s)"
@@ -303,7 +321,7 @@ def judge_parse(expected: dict, reply: dict, rules: list[str],
         act = {"micro_deposits": reply["micro_deposits"]}
         if not oracle.canonical_equal(exp, act):
             difference = oracle.first_difference(exp, act) or "records differ"
-            return FAIL, difference, rules_for_difference(difference, rules)
+            return FAIL, difference, rules_for_records(exp["micro_deposits"], act["micro_deposits"], difference, rules)
         drift = drift_difference(expected.get("drift"), reply) if judge_drift else None
         return (FAIL, drift[0], drift[1]) if drift else (PASS, "", list(rules))
     if not expected["ok"] and not reply.get("ok") and reply.get("error") == expected["error"]:

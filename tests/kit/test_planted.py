@@ -12,7 +12,7 @@ import pytest
 
 from nexus_micro_kit import runner
 from nexus_micro_kit.protocol import InProcessAdapter, SubprocessAdapter
-from tests.planted import PLANTED
+from tests.planted import PLANTED, TIMEOUTS
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 20240601
@@ -28,10 +28,16 @@ def named_rules(result: runner.RunResult) -> set[str]:
     return {rule for r in result.unexpected() for rule in r.rules}
 
 
+def planted_adapter(module: str, target: str = "handle") -> InProcessAdapter:
+    limit = TIMEOUTS.get(module)
+    limits = {"parse_timeout": limit, "fetch_timeout": limit} if limit else {}
+    return InProcessAdapter(f"tests.planted.{module}:{target}", **limits)
+
+
 @pytest.mark.parametrize("module", sorted(PLANTED))
 def test_planted_bug_is_caught_and_named(module):
     rule, phases, scenarios = PLANTED[module]
-    result = runner.run(InProcessAdapter(f"tests.planted.{module}:handle"), config_for(phases, scenarios))
+    result = runner.run(planted_adapter(module), config_for(phases, scenarios))
     assert result.exit_code() == 1, f"{module}: the kit did not fail"
     assert rule in named_rules(result), (module, sorted(named_rules(result)),
                                          [(r.id, r.message) for r in result.unexpected()][:5])

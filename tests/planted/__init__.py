@@ -20,4 +20,21 @@ PLANTED = {
     "retry_400": ("S17", "http", ("bad_request",)),
     "ignore_retry_after": ("S17b", "http", ("rate_limited_then_ok", "rate_limited_long_retry_after")),
     "no_size_cap": ("S20a", "http", ("oversized", "oversized_chunked")),
+    # the classes of the verdicts work: each needs the new vectors, strategy weight or runner check
+    "local_time": ("S9b", "vectors,properties", None),
+    "month_length": ("S9e", "vectors,properties", None),
+    "case_insensitive": ("S5b", "vectors,properties", None),
+    "depth_containers": ("S1f", "vectors,properties", None),
+    "s15_code_true": ("S15", "vectors,properties", None),
+    "drift_missing": ("S11", "vectors,properties", None),
+    "drift_order": ("S11", "vectors,properties", None),
+    "drift_wrong": ("S11", "vectors,properties", None),
+    "token_in_message": ("S22a", "http", ("forbidden", "session_expired")),
+    "token_stderr": ("S22a", "http", ("ok",)),
+    "pii_in_message": ("S22b", "vectors", None),
+    "hang_every_third": ("protocol", "vectors,properties,http", ("ok", "empty", "forbidden", "not_found")),
 }
+
+# Per-case time limits for planted adapters that hang (seconds for parse; fetch gets the same):
+# the kit's default 10 s would make their runs slow without proving more.
+TIMEOUTS = {"hang_every_third": 1.0}

@@ -1,0 +1,22 @@
+"""Planted bug (protocol): every third parse or fetch call hangs (never replies); the others are
+the bundled adapter's. The kit must fail it and still finish quickly: after runner.HANG_LIMIT
+hangs in a phase, the rest of the phase is not run. Subprocess (`python -m
+tests.planted.hang_every_third`) or in-process."""
+
+import itertools
+import threading
+
+from nexus_micro_kit.adapters import nexus_micro as bundled
+from nexus_micro_kit.adapters import run_stdio
+
+_calls = itertools.count(1)
+
+
+def handle(message: dict) -> dict:
+    if message.get("op") in ("parse", "fetch") and next(_calls) % 3 == 0:
+        threading.Event().wait()  # forever
+    return bundled.handle(message)
+
+
+if __name__ == "__main__":
+    run_stdio(handle)
