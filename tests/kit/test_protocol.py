@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import sys
 import time
@@ -219,3 +220,124 @@ def test_every_json_example_of_the_readme_validates():
 ])
 def test_validate_reply(op, reply, ok):
     assert (protocol.validate_reply(op, reply) is None) == ok
+
+
+# ---- revision 2: features, the case's own stderr, the time zone, kill
+
+
+def test_start_offers_revision_2_features_and_unknown_ones_are_ignored():
+    request = protocol.start_request()
+    assert request == {"op": "start", "protocol": 1, "revision": 2, "features": ["drift", "deadline", "token_provider"]}
+    assert protocol.validate_message("start_request", {"seq": 0, **request}) is None
+    a = InProcessAdapter("tests.planted.oracle_ref:with_drift")
+    a.open()
+    assert a.features == frozenset({"drift"})  # "not_a_feature" in the reply is ignored
+    a.close()
+    b = InProcessAdapter("tests.planted.oracle_ref:handle")  # revision 1: no features member
+    b.open()
+    assert b.features == frozenset()
+    b.close()
+
+
+@pytest.mark.parametrize("message,ok", [
+    ({"seq": 0, "ok": True, "ops": [], "implementation": {"name": "n", "language": "l", "version": "1"},
+      "features": ["drift", "x"]}, True),
+    ({"seq": 0, "ok": True, "ops": [], "implementation": {"name": "n", "language": "l", "version": "1"},
+      "features": "drift"}, False),
+])
+def test_start_reply_features_must_be_a_list_of_names(message, ok):
+    assert (protocol.validate_reply("start", message) is None) == ok
+
+
+@pytest.mark.parametrize("definition,message,ok", [
+    ("parse_reply", {"seq": 1, "ok": True, "micro_deposits": [], "drift": []}, True),
+    ("parse_reply", {"seq": 1, "ok": False, "error": "schema_drift",
+                     "drift": [{"index": 0, "field": None, "type": "null", "action": "skipped", "rule": "S3"}]}, True),
+    ("parse_reply", {"seq": 1, "ok": True, "micro_deposits": [], "drift": {}}, False),
+    ("parse_reply", {"seq": 1, "ok": True, "micro_deposits": [], "drift": [1]}, False),
+    # a note with the wrong content is judged by the runner under S11, not as a protocol failure
+    ("parse_reply", {"seq": 1, "ok": True, "micro_deposits": [], "drift": [{"index": "0"}]}, True),
+    ("fetch_request", {"seq": 3, "op": "fetch", "base_url": "http://127.0.0.1:1/", "token": "t", "timeout": 1,
+                       "max_response_bytes": 10, "deadline": 1.5, "refresh_token": "r"}, True),
+    ("fetch_request", {"seq": 3, "op": "fetch", "base_url": "http://127.0.0.1:1/", "token": "t", "timeout": 1,
+                       "max_response_bytes": 10, "deadline": 0}, False),
+    ("fetch_request", {"seq": 3, "op": "fetch", "base_url": "http://127.0.0.1:1/", "token": "t", "timeout": 1,
+                       "max_response_bytes": 10}, True),  # revision 1
+])
+def test_revision_2_members_are_optional_and_typed(definition, message, ok):
+    assert (protocol.validate_message(definition, message) is None) == ok
+
+
+def test_drift_note_definition_matches_semantics_s11():
+    note = protocol.load_schema()["$defs"]["drift_note"]
+    assert note["required"] == ["index", "field", "type", "action", "rule"] and note["additionalProperties"] is False
+    assert set(note["properties"]["action"]["enum"]) == {"coerced", "padded", "nulled", "assumed_utc", "truncated",
+                                                         "skipped"}
+
+
+def test_case_stderr_is_what_the_adapter_wrote_during_that_call(adapter):
+    adapter.call(cue("STDERR"))
+    first = adapter.case_stderr()
+    assert first == "stderr of seq 1"  # without a newline: read as it arrives, not by lines
+    adapter.call(cue("fine"))
+    assert adapter.case_stderr() == ""
+    adapter.call(cue("STDERR"))
+    assert adapter.case_stderr() == "stderr of seq 3"
+    assert "start seq=0" in adapter.stderr_tail() and "stderr of seq 1" in adapter.stderr_tail()
+
+
+def test_in_process_case_stderr_is_captured_from_sys_stderr():
+    def handle(message):
+        if message["op"] == "start":
+            return {"seq": message["seq"], "ok": True, "ops": ["parse"],
+                    "implementation": {"name": "x", "language": "python", "version": "1"}}
+        print(f"writing during seq {message['seq']}", file=sys.stderr)
+        return {"seq": message["seq"], "ok": True, "micro_deposits": []}
+
+    original = sys.stderr
+    a = InProcessAdapter(handle)
+    a.open()
+    a.call(cue("x"))
+    assert a.case_stderr() == "writing during seq 1\n"
+    a.call(cue("x"))
+    assert a.case_stderr() == "writing during seq 2\n"
+    a.close()
+    assert sys.stderr is original
+
+
+def test_subprocess_adapter_runs_under_its_time_zone():
+    a = SubprocessAdapter(MISBEHAVE, cwd=str(ROOT))
+    a.time_zone = "Asia/Kathmandu"
+    a.open()
+    assert a.call(cue("TZ"))["message"] == "Asia/Kathmandu"
+    a.close()
+
+
+def test_in_process_adapter_runs_under_its_time_zone_and_restores_it(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    seen = {}
+
+    def handle(message):
+        if message["op"] == "start":
+            return {"seq": message["seq"], "ok": True, "ops": ["parse"],
+                    "implementation": {"name": "x", "language": "python", "version": "1"}}
+        seen["offset"] = time.localtime(1625140800).tm_gmtoff  # 2021-07-01: summer in St. John's
+        return {"seq": message["seq"], "ok": True, "micro_deposits": []}
+
+    a = InProcessAdapter(handle)
+    a.time_zone = "NST3:30NDT,M3.2.0,M11.1.0"  # a POSIX rule: needs no tz database
+    a.open()
+    a.call(cue("x"))
+    a.close()
+    assert seen["offset"] == -(2 * 3600 + 30 * 60)
+    assert time.localtime(1625140800).tm_gmtoff == 0 and os.environ["TZ"] == "UTC"
+
+
+def test_kill_ends_the_whole_process_group():
+    a = SubprocessAdapter(f"sh -c '{sys.executable} tests/planted/misbehave.py; sleep 60'", cwd=str(ROOT))
+    a.open()
+    pid = a.proc.pid
+    a.kill()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,3 +85,60 @@ def test_an_in_process_adapter_that_fails_to_import_cannot_start(tmp_path: Path)
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-1000:])
+
+
+GROUP_ADAPTER = textwrap.dedent(
+    """
+    import json, os, subprocess, sys, time
+    pids = sys.argv[1]
+    for line in sys.stdin:
+        m = json.loads(line)
+        if m["op"] == "start":
+            child = subprocess.Popen(["sleep", "300"])  # a grandchild of the runner, in the adapter's group
+            with open(pids, "w") as f:
+                f.write(f"{os.getpid()} {child.pid}")
+            print(json.dumps({"seq": m["seq"], "ok": True, "ops": ["parse"],
+                              "implementation": {"name": "group", "language": "python", "version": "1"}}), flush=True)
+        else:
+            time.sleep(3600)  # hang: the runner is waiting on this case when the signal comes
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (a container's init may not reap at once)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_the_adapter_group_dies_with_an_interrupted_runner(tmp_path: Path, signum: int) -> None:
+    script, pids = tmp_path / "adapter.py", tmp_path / "pids"
+    script.write_text(GROUP_ADAPTER)
+    runner_proc = subprocess.Popen(
+        [sys.executable, "-m", "nexus_micro_kit", "run", "--impl", f"{sys.executable} {script} {pids}",
+         "--only", "vectors", "--timeout", "60", "-q"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not (pids.exists() and len(pids.read_text().split()) == 2):
+            assert time.monotonic() < deadline and runner_proc.poll() is None, "the adapter did not start"
+            time.sleep(0.05)
+        adapter_pid, grandchild_pid = (int(p) for p in pids.read_text().split())
+        time.sleep(0.5)  # the runner is now waiting for the first parse reply
+        runner_proc.send_signal(signum)
+        runner_proc.wait(timeout=20)
+        gone = time.monotonic() + 5
+        while (_alive(adapter_pid) or _alive(grandchild_pid)) and time.monotonic() < gone:
+            time.sleep(0.05)
+        assert not _alive(adapter_pid), "the adapter outlived the runner"
+        assert not _alive(grandchild_pid), "the adapter's child outlived the runner"
+        assert runner_proc.returncode != 0
+    finally:
+        if runner_proc.poll() is None:
+            runner_proc.kill()
+        runner_proc.wait()

@@ -1,7 +1,8 @@
 """A protocol-v1 adapter that misbehaves on cue, for tests/kit/test_protocol.py.
 
-A parse request whose body is one of the cue words below triggers that fault; any other parse
-gets `{"ok": true, "micro_deposits": []}`. Every start is logged to stderr with the pid, so tests
+A parse request whose body is one of the cue words below triggers that fault (STDERR writes to
+stderr, TZ answers with its TZ environment variable as the message); any other parse gets
+`{"ok": true, "micro_deposits": []}`. Every start is logged to stderr with the pid, so tests
 can see restarts. `python tests/planted/misbehave.py --refuse` refuses the protocol version.
 """
 
@@ -47,6 +48,12 @@ def main() -> int:
                 continue
             if cue == b"CATEGORY":
                 reply({"seq": seq, "ok": False, "error": "no_such_category"})
+                continue
+            if cue == b"STDERR":  # no newline: a partial line still belongs to this call
+                sys.stderr.write(f"stderr of seq {seq}")
+                sys.stderr.flush()
+            if cue == b"TZ":
+                reply({"seq": seq, "ok": False, "error": "http_error", "message": os.environ.get("TZ", "")})
                 continue
             reply({"seq": seq, "ok": True, "micro_deposits": []})
         elif op == "stop":
