@@ -344,7 +344,7 @@ def _count(status: int, body: bytes) -> int:
 
 
 def _nexus_api() -> dict[str, bool]:
-    """Which parts of the new Client API this nexus_micro has (the rewrite may not have landed)."""
+    """Which parts of the new Client API this nexus_micro has (an older copy given with --nexus-micro lacks them)."""
     import inspect
 
     import nexus_micro
