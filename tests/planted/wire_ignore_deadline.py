@@ -1,0 +1,5 @@
+"""Planted bug (S21b): ignores the deadline"""
+
+from tests.planted._fetch import handler
+
+handle = handler("ignore_deadline")

@@ -1,0 +1,5 @@
+"""Planted bug (S18): never asks the token provider after a 401"""
+
+from tests.planted._fetch import handler
+
+handle = handler("ignore_refresh")

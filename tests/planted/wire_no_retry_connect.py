@@ -1,0 +1,5 @@
+"""Planted bug (S17): does not retry failures before the request was sent (refused, reset at connect)"""
+
+from tests.planted._fetch import handler
+
+handle = handler("no_retry_connect")
