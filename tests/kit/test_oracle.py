@@ -484,3 +484,69 @@ def test_s14_3xx_before_4011_and_2xx_parsed():
 ])
 def test_s15_error_bodies(raw, code, message):
     assert oracle.error_code_and_message(raw) == (code, message)
+
+
+# ---- S11: drift notes in their canonical form (what the runner compares with the drift feature)
+
+
+def _notes(md: dict, strict: bool = False) -> list:
+    body = json.dumps({"micro_deposits": [{"micro_deposit": md}]}).encode()
+    return expect_parse(200, [], body, strict)["drift"]
+
+
+def test_s11_notes_have_exactly_the_five_canonical_members():
+    body = b'{"micro_deposits":[7,{"micro_deposit":{"routing_number":91000019,"status":"3","guid":true}}]}'
+    notes = expect_parse(200, [], body, False)["drift"]
+    assert notes == [
+        {"index": 0, "field": None, "type": "integer", "action": "skipped", "rule": "S3"},
+        {"index": 1, "field": "guid", "type": "boolean", "action": "nulled", "rule": "S6"},
+        {"index": 1, "field": "routing_number", "type": "integer", "action": "padded", "rule": "S7"},
+        {"index": 1, "field": "status", "type": "string", "action": "coerced", "rule": "S8"},
+    ]  # item index, then spec field order (guid before routing_number before status)
+    assert all(list(n) == ["index", "field", "type", "action", "rule"] for n in notes)
+
+
+def test_s11_routing_actions_padded_coerced_nulled():
+    assert [n["action"] for n in _notes({"routing_number": "5"})] == ["padded"]
+    assert [(n["action"], n["rule"]) for n in _notes({"routing_number": 123456789})] == [("coerced", "S7")]
+    assert [(n["action"], n["type"]) for n in _notes({"routing_number": -5})] == [("coerced", "integer")]
+    assert [(n["action"], n["type"]) for n in _notes({"routing_number": 9.1e7})] == [("nulled", "number")]
+
+
+def test_s9c_s9d_together_note_is_s9d_nulled():
+    note = _notes({"created_at": "0001-01-01T00:00:00.1234567+01:00"})
+    assert note == [{"index": 0, "field": "created_at", "type": "string", "action": "nulled", "rule": "S9d"}]
+    strict = expect_parse(200, [], json.dumps({"micro_deposits": [{"micro_deposit": {
+        "created_at": "9999-12-31T23:59:59.99999999-01:00"}}]}).encode(), True)
+    assert strict["error"] == "schema_drift" and strict["drift"] == [dict(note[0], field="created_at")]
+
+
+def test_s9_month_lengths_and_leap_years():
+    ok = {"2021-04-30", "2021-02-28", "2024-02-29", "2000-02-29", "2400-02-29", "1900-02-28", "2100-02-28"}
+    bad = {"2021-04-31", "2021-02-29", "2024-02-30", "1900-02-29", "2100-02-29", "2021-06-31", "2021-01-32"}
+    for date in ok | bad:
+        record = expect_parse(200, [], json.dumps({"micro_deposits": [{"micro_deposit": {
+            "created_at": date + "T00:00:00Z"}}]}).encode(), False)["micro_deposits"][0]
+        assert (record["created_at"] is not None) == (date in ok), date
+    rolled = expect_parse(200, [], b'{"micro_deposits":[{"micro_deposit":{"created_at":"2100-03-01T00:30:00+01:00",'
+                                   b'"updated_at":"2021-04-30T23:30:00-01:00"}}]}', True)["micro_deposits"][0]
+    assert rolled["created_at"] == "2100-02-28T23:30:00.000000Z" and rolled["updated_at"] == "2021-05-01T00:30:00.000000Z"
+
+
+def test_s15_semantics_own_examples():
+    for body, code in [(b'{"error": {"code": true}, "code": 4011}', None), (b'{"error": "bad token"}', None),
+                       (b'{"error": 4011}', None), (b'{"error": [1], "code": "4011"}', "4011"),
+                       (b'{"error": null, "code": 4011}', "4011"), (b'{"error": {"code": 4011.0}, "code": 4011}', None)]:
+        assert oracle.error_code(body) == code, body
+    assert oracle.error_code_and_message(b'{"error": "bad token"}') == (None, "bad token")
+
+
+def test_the_oracle_never_imports_the_implementation():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(oracle))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in node.names} | {node.module.split(".")[0] for node in ast.walk(tree)
+                                              if isinstance(node, ast.ImportFrom) and node.module}
+    assert "nexus_micro" not in imported

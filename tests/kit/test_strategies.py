@@ -144,3 +144,61 @@ def test_from_schema_values_validate(data):
     schema = spec.response_schema("observed")
     value = data.draw(strategies.from_schema(schema))
     assert spec.validate(value, "observed") == []
+
+
+def test_rarely_seen_values_are_generated_often_enough():
+    """The calendar edges, a full record with one coercion, names in another letter case and many
+    items beside a deep value show up in a default-sized run (200 examples per profile)."""
+    seen = {"last_day": 0, "day_after": 0, "leap_rule_year": 0, "one_coercion": 0, "other_case": 0,
+            "many_beside_deep": 0}
+    stamp = re.compile(r'"(\d{4})-(\d{2})-(\d{2})[Tt]')
+
+    @settings(SETTINGS, max_examples=400, derandomize=True, database=None)
+    @given(st.sampled_from(["spec", "observed"]).flatmap(strategies.cases))
+    def run(c):
+        if not 200 <= c["status"] <= 299:
+            return
+        text = c["body"].decode("utf-8-sig")
+        for y, m, d in stamp.findall(text):
+            y, m, d = int(y), int(m), int(d)
+            if 1 <= m <= 12:
+                last = strategies._days(y, m)
+                seen["last_day"] += d == last
+                seen["day_after"] += d == last + 1
+                seen["leap_rule_year"] += m == 2 and y in (1900, 2000, 2100, 2400)
+        document = json.loads(text)
+        items = document.get("micro_deposits") or []
+        seen["many_beside_deep"] += sum(1 for i in items if i == {}) >= 40 and "deep" in document
+        for item in items:
+            md = item.get("micro_deposit") if isinstance(item, dict) else None
+            if not isinstance(md, dict):
+                continue
+            if set(md) == set(oracle.FIELDS):
+                notes = oracle.expect_parse(200, [], json.dumps({"micro_deposits": [item]}).encode(), False)["drift"]
+                seen["one_coercion"] += len(notes) == 1
+            seen["other_case"] += any(k not in oracle.FIELDS and k.lower() in oracle.FIELDS and k.lower() not in md
+                                      for k in md)
+
+    run()
+    assert all(seen.values()), str(seen)
+
+
+def test_error_bodies_and_statuses_include_the_s14_s15_decisions():
+    seen = {"nested_code_unusable": 0, "non_object_error": 0, "1xx_or_out_of_range": 0}
+
+    @settings(SETTINGS, max_examples=300, derandomize=True, database=None)
+    @given(strategies._error_body(), strategies._ERROR_STATUSES)
+    def run(body, status):
+        seen["1xx_or_out_of_range"] += status < 200 or status > 999
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return
+        error = document.get("error") if isinstance(document, dict) else None
+        if isinstance(error, dict) and type(error.get("code")) not in (str, int, type(None)):
+            seen["nested_code_unusable"] += "code" in document
+        elif isinstance(document, dict) and "error" in document and not isinstance(error, dict):
+            seen["non_object_error"] += 1
+
+    run()
+    assert all(seen.values()), str(seen)

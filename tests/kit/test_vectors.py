@@ -146,3 +146,46 @@ def test_vector_rule_ids_exist_in_semantics():
     for v in VECTORS:
         for r in v["rules"]:
             assert r in known, (v["id"], r)
+
+
+@pytest.mark.parametrize("vector", [v for v in VECTORS if "drift" in v["expected"]],
+                         ids=[v["id"] for v in VECTORS if "drift" in v["expected"]])
+def test_oracle_agrees_with_hand_written_drift(vector):
+    inp = vector["input"]
+    got = oracle.expect_parse(inp["status"], inp["headers"], vector["body_bytes"], inp["strict"])
+    assert got["drift"] == vector["expected"]["drift"], vector["id"]
+
+
+def test_the_classes_generated_too_rarely_have_vectors():
+    ids = {v["id"] for v in REQUIRED}
+    assert {"s9-last-day-of-each-month", "s9-day-after-last-day", "s9-day-after-last-day-strict", "s9-february-by-year",
+            "s9-rollover-forward", "s9-rollover-backward", "s9c-s9d-together", "s5-one-coercion-per-field",
+            "s1f-many-items-beside-deep-value", "s1f-many-items-beside-depth-65", "s5b-other-case-only",
+            "s15-nested-true-top-4011", "s1c-del-and-c1-unescaped", "s1c-unescaped-u001f", "s14-100-parse",
+            "s14-101-4011"} <= ids
+    one = [v for v in REQUIRED if v["id"].startswith("s5-one-coercion-") and v["id"].endswith("-strict")]
+    fields = {v["expected"]["drift"][0]["field"] for v in one}
+    assert fields == set(oracle.FIELDS)  # one strict case per field, each naming its own field
+    for v in one:
+        record = json.loads(v["input"]["body"])["micro_deposits"][1]["micro_deposit"]
+        assert sorted(record) == sorted(oracle.FIELDS)  # all 17 fields present
+    february = next(v for v in REQUIRED if v["id"] == "s9-february-by-year")
+    items = json.loads(february["input"]["body"])["micro_deposits"]
+    years = {item["micro_deposit"]["created_at"][:4] for item in items}
+    assert {"1900", "2000", "2100", "2400"} <= years
+    s15 = {v["input"]["body"] for v in REQUIRED if v["id"].startswith("s15-error-")}
+    assert {'{"error":"bad token"}', '{"error":4011}', '{"error":[1],"code":"4011"}',
+            '{"error":null,"code":4011}'} <= s15
+
+
+def test_case_schema_takes_drift_and_rejects_bad_notes(tmp_path, monkeypatch):
+    with open(os.path.join(golden.VECTORS_DIR, "required", "s09-calendar.json"), encoding="utf-8") as f:
+        bad = json.load(f)
+    bad["cases"][1]["expected"]["drift"][0]["action"] = "fixed"
+    bad["cases"][2]["expected"]["drift"] = [bad["cases"][2]["expected"]["drift"][0]] * 2  # schema_drift: one note
+    (tmp_path / "required").mkdir()
+    (tmp_path / "recommended").mkdir()
+    (tmp_path / "required" / "bad.json").write_text(json.dumps(bad), encoding="utf-8")
+    monkeypatch.setattr(golden, "VECTORS_DIR", str(tmp_path))
+    joined = "\n".join(golden.validate_vector_files())
+    assert "cases/1" in joined and "cases/2" in joined and "cases/0" not in joined, joined
