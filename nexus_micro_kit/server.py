@@ -67,10 +67,17 @@ import urllib.parse
 from dataclasses import dataclass, field
 from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Tuple
 
-__all__ = ["SCENARIOS", "SCENARIO_FEATURES", "FakeNexus", "Trial", "serve", "canonical_equal",
-           "scenarios_markdown"]
+__all__ = [
+    "SCENARIOS",
+    "SCENARIO_FEATURES",
+    "FakeNexus",
+    "Trial",
+    "canonical_equal",
+    "scenarios_markdown",
+    "serve",
+]
 
 MEDIA_TYPE = "application/vnd.mx.nexus.v1+json"
 MAX_ATTEMPTS = 3                      # S17a: default max_retries 2
@@ -234,7 +241,7 @@ def _oversized_body() -> bytes:
     """Valid JSON, about 200 KB: an implementation that ignores the cap returns ok."""
     items = []
     for i in range(420):
-        record = dict(EXAMPLE_RECORD, guid="MIC-%08d-8448-4f7f-89e1-b62ff2517edb" % i)
+        record = dict(EXAMPLE_RECORD, guid=f"MIC-{i:08d}-8448-4f7f-89e1-b62ff2517edb")
         items.append({"micro_deposit": record})
     body = _json_bytes({"micro_deposits": items})
     assert len(body) > 3 * MAX_RESPONSE_BYTES
@@ -285,7 +292,7 @@ def canonical_equal(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, _NUMBER_TYPES) and isinstance(b, _NUMBER_TYPES):
-        if isinstance(a, float) and not math.isfinite(a) or isinstance(b, float) and not math.isfinite(b):
+        if (isinstance(a, float) and not math.isfinite(a)) or (isinstance(b, float) and not math.isfinite(b)):
             return False
         return a == b                  # Python compares int, float and Decimal exactly
     if isinstance(a, str) and isinstance(b, str):
@@ -305,18 +312,18 @@ def _exactly_equal(a: Any, b: Any) -> bool:
 def _first_difference(got: Any, want: Any, where: str = "micro_deposits") -> str:
     if isinstance(got, list) and isinstance(want, list):
         if len(got) != len(want):
-            return "%s: %d item(s), expected %d" % (where, len(got), len(want))
+            return f"{where}: {len(got)} item(s), expected {len(want)}"
         for i, (x, y) in enumerate(zip(got, want)):
             if not canonical_equal(x, y):
-                return _first_difference(x, y, "%s[%d]" % (where, i))
+                return _first_difference(x, y, f"{where}[{i}]")
     if isinstance(got, dict) and isinstance(want, dict):
         missing, unexpected = sorted(want.keys() - got.keys()), sorted(got.keys() - want.keys())
         if missing or unexpected:
-            return "%s: missing members %s, unexpected members %s" % (where, missing, unexpected)
+            return f"{where}: missing members {missing}, unexpected members {unexpected}"
         for k in want:
             if not canonical_equal(got[k], want[k]):
-                return _first_difference(got[k], want[k], "%s.%s" % (where, k))
-    return "%s: got %s, expected %s" % (where, _short(got), _short(want))
+                return _first_difference(got[k], want[k], f"{where}.{k}")
+    return f"{where}: got {_short(got)}, expected {_short(want)}"
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -340,21 +347,21 @@ class SeenRequest:
     method: str
     target: str                        # the request target as sent (path, query)
     headers: list[tuple[str, str]]     # as received: names in their wire case, in order
-    body_declared: Optional[int]       # Content-Length of the request, -1 if chunked, None if none
+    body_declared: int | None          # Content-Length of the request, -1 if chunked, None if none
     t: float                           # time.monotonic() when the request head was read
     wall: float                        # time.time() at the same moment
     attempt: int                       # 1-based among this run's main-listener (or port) arrivals
     conn_index: int = 1                # 1 for the first request on its connection, 2 on a reused one...
-    done: Optional[float] = None       # when the server had written all of its response, or
+    done: float | None = None          # when the server had written all of its response, or
                                        # reset/closed the connection (None: not yet)
-    gone: Optional[float] = None       # when the client closed the connection while the server
+    gone: float | None = None          # when the client closed the connection while the server
                                        # stalled or trickled (None: not seen)
-    head_sent: Optional[float] = None  # when the final response head was written
-    end_from: Optional[float] = None   # when the write (or close) that ended the response began:
+    head_sent: float | None = None     # when the final response head was written
+    end_from: float | None = None      # when the write (or close) that ended the response began:
                                        # the client cannot have seen the end before (the recorded
                                        # ends come after a thread switch, up to ~10 ms late)
-    last_write: Optional[float] = None  # when the server last wrote to the client
-    wait: Optional[tuple] = None       # what the next request must wait for (JITTER, after(), ...)
+    last_write: float | None = None    # when the server last wrote to the client
+    wait: tuple | None = None          # what the next request must wait for (JITTER, after(), ...)
     note: str = ""                     # what was played: "head", "body", "error_body", "deadline",
                                        # and for port connections "reset", "refused", "handshake",
                                        # "plaintext"
@@ -365,7 +372,7 @@ class SeenRequest:
         return self.target.split("?", 1)[0].split("#", 1)[0]
 
     @property
-    def ended(self) -> Optional[float]:
+    def ended(self) -> float | None:
         """When this attempt ended for the client: its give-up, else the response's end."""
         return self.gone if self.gone is not None else self.done
 
@@ -374,7 +381,7 @@ class SeenRequest:
         return [v for k, v in self.headers if k.lower() == name]
 
     @property
-    def token(self) -> Optional[str]:
+    def token(self) -> str | None:
         values = self.header_values("MD-SESSION-TOKEN")
         return values[0] if len(values) == 1 else None
 
@@ -386,13 +393,13 @@ class _Run:
     token: str
     path: str                          # "/<run-id>/<scenario>/micro_deposits"
     other_url: str                     # the same path on the other origin
-    refresh_token: Optional[str] = None
+    refresh_token: str | None = None
     requests: list[SeenRequest] = field(default_factory=list)
     state: dict = field(default_factory=dict)   # scratch space for serve_* functions
-    port: Optional[_Port] = None       # the trial's own listener, for faults below HTTP
+    port: _Port | None = None          # the trial's own listener, for faults below HTTP
     samples: list = field(default_factory=list)  # (retry n, gap, cap) of its full-jitter retries
-    passed: Optional[bool] = None      # the last judge's verdict (None: not judged yet)
-    elapsed: Optional[float] = None    # from prepare() to the first judge(): the call and its overhead
+    passed: bool | None = None         # the last judge's verdict (None: not judged yet)
+    elapsed: float | None = None       # from prepare() to the first judge(): the call and its overhead
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -454,7 +461,7 @@ def _status(status: int, body: bytes = b"", **kwargs: Any) -> Callable[[_Handler
     def serve_status(h: _Handler, n: int) -> None:
         h.respond(status, body, **kwargs)
 
-    serve_status.__name__ = "serve_status_%d" % status
+    serve_status.__name__ = f"serve_status_{status}"
     return serve_status
 
 
@@ -471,7 +478,7 @@ def _then_ok(first: Callable[[_Handler, int], None]) -> Callable[[_Handler, int]
     return serve_then_ok
 
 
-def _unavailable(h: _Handler, retry_after: Optional[str] = None, *, wait: Optional[tuple] = JITTER,
+def _unavailable(h: _Handler, retry_after: str | None = None, *, wait: tuple | None = JITTER,
                  more: list[tuple[str, str]] = ()) -> None:
     """503, with a Retry-After value when given; keep-alive, as another attempt follows."""
     headers = list(more) if retry_after is None else [("Retry-After", retry_after), *more]
@@ -607,18 +614,18 @@ def serve_other_origin(h: _Handler, n: int) -> None:
 
 def _encoded_all(text: str) -> str:
     """Every byte percent-encoded, lower-case hex: `%73%65...`."""
-    return "".join("%%%02x" % b for b in text.encode("utf-8"))
+    return "".join(f"%{b:02x}" for b in text.encode("utf-8"))
 
 
 def serve_redirect_echoes_token(h: _Handler, n: int) -> None:
-    location = "%s?session=%s" % (h.run.other_url, urllib.parse.quote(h.run.token, safe=""))
+    location = "{}?session={}".format(h.run.other_url, urllib.parse.quote(h.run.token, safe=""))
     h.respond(302, b"", headers=[("Location", location)])
 
 
 def serve_error_echoes_token(h: _Handler, n: int) -> None:
     token = h.run.token
     some = urllib.parse.quote(token, safe="").replace("%2B", "%2b")   # some characters, mixed case
-    body = _json_bytes({"error": {"code": "4010", "message": "invalid session token %s" % _encoded_all(token)},
+    body = _json_bytes({"error": {"code": "4010", "message": f"invalid session token {_encoded_all(token)}"},
                         "token": token, "hint": some})
     h.respond(401, body, headers=[("X-Request-Id", some)])
 
@@ -727,7 +734,7 @@ def _framed(*lengths: str) -> Callable[[_Handler, int], None]:
             serve_ok(h, n)
             return
         size = len(OK_BYTES)
-        fields = [("Content-Length", value.format(n=size, m=size + 1, x="%x" % size))
+        fields = [("Content-Length", value.format(n=size, m=size + 1, x=f"{size:x}"))
                   for value in lengths[n - 1].split("|")]
         h.respond(200, OK_BYTES, headers=fields, length=False, wait=JITTER)
 
@@ -751,7 +758,7 @@ def serve_content_length_overflow(h: _Handler, n: int) -> None:
 
 def serve_error_content_length_bad(h: _Handler, n: int) -> None:
     body = _error_body("4040", "Not found")
-    h.respond(404, body, headers=[("Content-Length", "%d, %d" % (len(body), len(body) + 1))], length=False)
+    h.respond(404, body, headers=[("Content-Length", f"{len(body)}, {len(body) + 1}")], length=False)
 
 
 # -- S16: Retry-After forms ----------------------------------------------------------------------
@@ -771,7 +778,7 @@ def _retry_after_month(month: int) -> Callable[[_Handler, int], None]:
         else:
             _unavailable(h, email.utils.formatdate(_year_offset(1, month), usegmt=True), wait=None)
 
-    serve_month.__name__ = "serve_retry_after_month_%d" % month
+    serve_month.__name__ = f"serve_retry_after_month_{month}"
     return serve_month
 
 
@@ -800,7 +807,7 @@ def _future_date(**change: str) -> Callable[[], str]:
             rest = rest[: -len("00 GMT")] + change["second"] + " GMT"
         if "zone" in change:
             rest = rest[: -len("GMT")] + change["zone"]
-        return "%s, %s" % (day, rest)
+        return f"{day}, {rest}"
 
     return make
 
@@ -814,7 +821,7 @@ def serve_retry_after_two_headers(h: _Handler, n: int) -> None:
 
 # -- S18: a token provider -----------------------------------------------------------------------
 
-def _unauthorized(h: _Handler, wait: Optional[tuple]) -> None:
+def _unauthorized(h: _Handler, wait: tuple | None) -> None:
     h.respond(401, _error_body("4010", "Session invalid"), keep_alive=True, wait=wait)
 
 
@@ -881,7 +888,7 @@ def _jitter_cap(n: int) -> float:
     return min(8.0, 0.5 * 2 ** (n - 1))
 
 
-def _gap(before: SeenRequest, after: SeenRequest) -> Optional[float]:
+def _gap(before: SeenRequest, after: SeenRequest) -> float | None:
     """Seconds from the end of `before` (the client's give-up, else the response's end) to the
     arrival of `after`; None when the server was still busy with `before` then (a client that
     gave up without closing the connection)."""
@@ -923,10 +930,10 @@ def _backoff_statistics(samples: list[tuple[int, float, float]]) -> list[Failure
     if len(values) >= 2:
         p = _irwin_hall_cdf(sum(values), len(values))
         if p < ALPHA:
-            failures.append(("S17c", "the %d full-jitter retries judged so far in this run waited %.3f s in "
-                             "total, %.1f%% of their caps: full jitter waits that little with probability "
-                             "%.1e; no backoff?" % (len(values), sum(g for _n, g, _c in samples),
-                                                    100 * sum(values) / len(values), p)))
+            waited, share = sum(g for _n, g, _c in samples), 100 * sum(values) / len(values)
+            failures.append(("S17c", f"the {len(values)} full-jitter retries judged so far in this run waited "
+                             f"{waited:.3f} s in total, {share:.1f}% of their caps: full jitter waits that little "
+                             f"with probability {p:.1e}; no backoff?"))
     for n in sorted({n for n, _g, _c in samples}):
         gaps = [g for m, g, _c in samples if m == n]
         cap = _jitter_cap(n)
@@ -935,10 +942,9 @@ def _backoff_statistics(samples: list[tuple[int, float, float]]) -> list[Failure
         spread = (max(gaps) - min(gaps) + JITTER_NOISE) / cap
         p = _range_cdf(spread, len(gaps))
         if p < ALPHA:
-            failures.append(("S17c", "retry %d waited %.3f to %.3f s in %d calls, a spread of %.3f s: full "
-                             "jitter spreads over [0, %.2f] s, and spreads that little with probability "
-                             "%.1e; a constant wait?" % (n, min(gaps), max(gaps), len(gaps),
-                                                         max(gaps) - min(gaps), cap, p)))
+            failures.append(("S17c", f"retry {n} waited {min(gaps):.3f} to {max(gaps):.3f} s in {len(gaps)} "
+                             f"calls, a spread of {max(gaps) - min(gaps):.3f} s: full jitter spreads over "
+                             f"[0, {cap:.2f}] s, and spreads that little with probability {p:.1e}; a constant wait?"))
     return failures
 
 
@@ -964,9 +970,8 @@ def _check_give_ups(trial: Trial, main: list[SeenRequest]) -> list[Failure]:
             # The deadline runs from the call's start: after prepare(), before r.t.
             rule, what, anchor, low, high = "S21b", "the call", r.t, None, deadline
             if r.gone is not None and r.gone - trial.prepared_at < deadline - EARLY_TIMEOUT:
-                failures.append((rule, "attempt %d: gave up %.3f s after the call could have started, "
-                                 "before its deadline of %.2f s" % (r.attempt, r.gone - trial.prepared_at,
-                                                                    deadline)))
+                failures.append((rule, f"attempt {r.attempt}: gave up {r.gone - trial.prepared_at:.3f} s after "
+                                 f"the call could have started, before its deadline of {deadline:.2f} s"))
         else:
             continue
         if anchor is None:
@@ -974,11 +979,11 @@ def _check_give_ups(trial: Trial, main: list[SeenRequest]) -> list[Failure]:
         if r.gone is not None:
             took = r.gone - anchor
             if low is not None and took < low - EARLY_TIMEOUT:
-                failures.append((rule, "attempt %d: gave up on %s after %.3f s, before its timeout of %.2f s "
-                                 "had passed" % (r.attempt, what, took, low)))
+                failures.append((rule, f"attempt {r.attempt}: gave up on {what} after {took:.3f} s, before its "
+                                 f"timeout of {low:.2f} s had passed"))
             elif took > high + SLACK:
-                failures.append((rule, "attempt %d: gave up on %s after %.3f s; it must end at %.2f s (%s; "
-                                 "%.2f s of slack allowed)" % (r.attempt, what, took, high, _WHY[r.note], SLACK)))
+                failures.append((rule, f"attempt {r.attempt}: gave up on {what} after {took:.3f} s; it must end "
+                                 f"at {high:.2f} s ({_WHY[r.note]}; {SLACK:.2f} s of slack allowed)"))
             continue
         if i + 1 < len(main):
             bound, allowed, by = main[i + 1].t, high + _jitter_cap(r.attempt) + SLACK, "the next attempt arrived"
@@ -987,9 +992,8 @@ def _check_give_ups(trial: Trial, main: list[SeenRequest]) -> list[Failure]:
         else:
             continue
         if bound - anchor > allowed:
-            failures.append((rule, "attempt %d: still on %s %.3f s later, when %s (no close of the connection "
-                             "was seen); it must end at %.2f s (%s)" % (r.attempt, what, bound - anchor, by, high,
-                                                                       _WHY[r.note])))
+            failures.append((rule, f"attempt {r.attempt}: still on {what} {bound - anchor:.3f} s later, when {by} "
+                             f"(no close of the connection was seen); it must end at {high:.2f} s ({_WHY[r.note]})"))
     return failures
 
 
@@ -1010,9 +1014,8 @@ def _check_refresh(trial: Trial, main: list[SeenRequest]) -> list[Failure]:
         failures.append(("S18", "attempt 1 did not carry the session token of the call"))
     stale = [r.attempt for r in main[1:] if r.token != run.refresh_token]
     if stale:
-        failures.append(("S18", "attempt %s did not carry the token provider's token (after a 401 the "
-                         "client asks the provider once and repeats the request with its token)"
-                         % ", ".join(map(str, stale))))
+        failures.append(("S18", f"attempt {', '.join(map(str, stale))} did not carry the token provider's token "
+                         "(after a 401 the client asks the provider once and repeats the request with its token)"))
     return failures
 
 
@@ -1022,9 +1025,9 @@ def _check_no_wait(trial: Trial, main: list[SeenRequest]) -> list[Failure]:
         return []
     took = trial.judged_at - main[0].ended
     if took > SLACK:
-        return [("S21b", "answered %.3f s after the 503 with Retry-After: 2 ended, under a deadline of %.2f s: "
-                 "a wait that would end after the deadline is not started (%.2f s of slack allowed)"
-                 % (took, trial.fetch["deadline"], SLACK))]
+        return [("S21b", f"answered {took:.3f} s after the 503 with Retry-After: 2 ended, under a deadline of "
+                 f"{trial.fetch['deadline']:.2f} s: a wait that would end after the deadline is not started "
+                 f"({SLACK:.2f} s of slack allowed)")]
     return []
 
 
@@ -1034,9 +1037,9 @@ def _check_connect_timeout(trial: Trial, main: list[SeenRequest]) -> list[Failur
         return []
     took, least = trial.judged_at - trial.prepared_at, 3 * trial.fetch["timeout"]
     if took < least - EARLY_TIMEOUT:
-        return [("S17a", "the call ended %.3f s after prepare(): 3 attempts whose connects each wait the "
-                 "timeout (%.2f s) take at least %.2f s; not retried, or a connect timeout shorter than "
-                 "`timeout` (S21a)" % (took, trial.fetch["timeout"], least))]
+        return [("S17a", "the call ended {:.3f} s after prepare(): 3 attempts whose connects each wait the "
+                 "timeout ({:.2f} s) take at least {:.2f} s; not retried, or a connect timeout shorter than "
+                 "`timeout` (S21a)".format(took, trial.fetch["timeout"], least))]
     return []
 
 
@@ -1050,9 +1053,9 @@ def _check_refused(trial: Trial, main: list[SeenRequest]) -> list[Failure]:
     took = trial.judged_at - trial.prepared_at
     overhead = trial._nexus._call_overhead()
     if took - overhead < REFUSED_MIN:
-        return [("S17", "transport_error %.4f s after prepare() (a call that sends nothing took %.4f s): 3 "
-                 "attempts with full-jitter waits between them (S17c) take that little longer with probability "
-                 "%.1e; not retried, or retried without waiting" % (took, overhead, REFUSED_MIN ** 2))]
+        return [("S17", f"transport_error {took:.4f} s after prepare() (a call that sends nothing took "
+                 f"{overhead:.4f} s): 3 attempts with full-jitter waits between them (S17c) take that little "
+                 f"longer with probability {REFUSED_MIN ** 2:.1e}; not retried, or retried without waiting")]
     return []
 
 
@@ -1085,19 +1088,19 @@ class Scenario:
     summary: str                       # one line: what the server does -> the expected outcome
     serve: Callable[[_Handler, int], None]
     expect: str                        # "ok" or an error category
-    records: Optional[list] = None     # the canonical records when expect == "ok"
-    drift: Optional[list] = None       # their drift notes (S11), judged with the drift feature
-    attempts: Optional[tuple[int, int]] = (1, 1)  # allowed requests (or connections, on a port of
+    records: list | None = None        # the canonical records when expect == "ok"
+    drift: list | None = None          # their drift notes (S11), judged with the drift feature
+    attempts: tuple[int, int] | None = (1, 1)  # allowed requests (or connections, on a port of
                                        # its own); None: the server cannot count them
     count_rule: str = "S17"            # the rule a wrong number of attempts is reported under
-    timeout: Optional[float] = None    # overrides prepare(timeout=...) when set
-    deadline: Optional[float] = None   # the fetch op's deadline (feature "deadline")
+    timeout: float | None = None       # overrides prepare(timeout=...) when set
+    deadline: float | None = None      # the fetch op's deadline (feature "deadline")
     refresh: bool = False              # the fetch op carries a refresh_token (feature "token_provider")
     features: tuple[str, ...] = ()     # the adapter features the scenario needs
     token_suffix: str = ""             # appended to the random token
-    url: Optional[str] = None          # the base URL's form: {host} {port} {port6} {path} {path0}
-    port: Optional[str] = None         # a port of its own: "refused", "blackhole", "reset", "tls"
-    check: Optional[Callable[[Trial, list[SeenRequest]], list[Failure]]] = None
+    url: str | None = None             # the base URL's form: {host} {port} {port6} {path} {path0}
+    port: str | None = None            # a port of its own: "refused", "blackhole", "reset", "tls"
+    check: Callable[[Trial, list[SeenRequest]], list[Failure]] | None = None
 
     def __post_init__(self) -> None:
         needs = (("deadline",) if self.deadline is not None else ()) + (("token_provider",) if self.refresh else ())
@@ -1167,7 +1170,7 @@ _SCENARIOS: list[Scenario] = [
     _ok("rate_limited_then_ok", ("S17b", "S16", "S17"),
         "429 with Retry-After: 1, then 200 -> ok; 2 requests, the retry 1 s to 1 s + SLACK after the 429",
         serve_rate_limited_then_ok, attempts=(2, 2)),
-    _ok("rate_limited_http_date_then_ok", ("S17b", "S16", "S17"),
+    _ok("rate_limited_http_date_then_ok", ("S16", "S17b", "S17"),
         "429 with Retry-After as an IMF-fixdate 1-2 s ahead, then 200 -> ok; 2 requests, the retry at "
         "that instant (up to SLACK after it)", serve_rate_limited_http_date_then_ok, attempts=(2, 2)),
     Scenario("rate_limited_long_retry_after", ("S17b", "S16", "S14"),
@@ -1197,8 +1200,8 @@ _SCENARIOS: list[Scenario] = [
              "transport_error, retried; 3 connections, retries within 0.5 s and 1 s (+ SLACK)",
              serve_ok, "transport_error", attempts=(3, 3), count_rule="S17a", port="reset"),
     Scenario("connect_timeout", ("S21a", "S17", "S17a"),
-             "its own port, accept queue full: connects never complete (timeout %g s) -> timeout, retried "
-             "(uncountable: the call must take at least 3 x timeout)" % FAST_TIMEOUT, serve_ok, "timeout",
+             f"its own port, accept queue full: connects never complete (timeout {FAST_TIMEOUT:g} s) -> "
+             "timeout, retried (uncountable: the call must take at least 3 x timeout)", serve_ok, "timeout",
              attempts=None, timeout=FAST_TIMEOUT, port="blackhole", check=_check_connect_timeout),
     Scenario("tls_untrusted", ("S17", "S22a", "S13d"),
              "its own port, HTTPS with a self-signed certificate trusted by nobody -> transport_error, NOT "
@@ -1206,20 +1209,20 @@ _SCENARIOS: list[Scenario] = [
              serve_ok, "transport_error", attempts=(0, 1), port="tls", check=_check_tls,
              url="https://{host}:{port}{path}"),
     _ok("head_stall_then_ok", ("S21a", "S17", "S17c"),
-        "request read, nothing sent (timeout %g s) -> the client gives up at timeout (+ SLACK), retries, "
-        "200 -> ok; 2 requests" % FAST_TIMEOUT, serve_head_stall_then_ok, attempts=(2, 2), count_rule="S21a",
+        f"request read, nothing sent (timeout {FAST_TIMEOUT:g} s) -> the client gives up at timeout "
+        "(+ SLACK), retries, 200 -> ok; 2 requests", serve_head_stall_then_ok, attempts=(2, 2), count_rule="S21a",
         timeout=FAST_TIMEOUT, check=_check_give_ups),
     _ok("head_trickle_then_ok", ("S21a", "S17", "S17c"),
-        "a 200 head sent one byte per %g s (timeout %g s): ONE wait for the head, cut at timeout (+ SLACK), "
-        "retried, 200 -> ok; 2 requests" % (TRICKLE_STEP, FAST_TIMEOUT), serve_head_trickle_then_ok,
+        f"a 200 head sent one byte per {TRICKLE_STEP:g} s (timeout {FAST_TIMEOUT:g} s): ONE wait for the "
+        "head, cut at timeout (+ SLACK), retried, 200 -> ok; 2 requests", serve_head_trickle_then_ok,
         attempts=(2, 2), count_rule="S21a", timeout=FAST_TIMEOUT, check=_check_give_ups),
     _ok("interim_flood_then_ok", ("S21a", "S14", "S17"),
-        "102 Processing every 0.1 s (timeout %g s): interim responses count against the head wait, cut at "
-        "timeout (+ SLACK), retried, 200 -> ok; 2 requests" % FAST_TIMEOUT, serve_interim_flood_then_ok,
+        f"102 Processing every 0.1 s (timeout {FAST_TIMEOUT:g} s): interim responses count against the "
+        "head wait, cut at timeout (+ SLACK), retried, 200 -> ok; 2 requests", serve_interim_flood_then_ok,
         attempts=(2, 2), count_rule="S21a", timeout=FAST_TIMEOUT, check=_check_give_ups),
     Scenario("slow_body", ("S21a", "S17", "S17a"),
-             "200 headers and 10 bytes, then a stall (timeout %g s) -> timeout, retried; 3 requests, each "
-             "given up at timeout (+ SLACK) after the last byte" % SLOW_BODY_TIMEOUT, serve_slow_body,
+             f"200 headers and 10 bytes, then a stall (timeout {SLOW_BODY_TIMEOUT:g} s) -> timeout, "
+             "retried; 3 requests, each given up at timeout (+ SLACK) after the last byte", serve_slow_body,
              "timeout", attempts=(3, 3), count_rule="S17a", timeout=SLOW_BODY_TIMEOUT, check=_check_give_ups),
     Scenario("truncated", ("S20b", "S17", "S17a", "S17c"),
              "200, Content-Length: 1000, 400 bytes (a valid JSON prefix) then close -> transport_error, never "
@@ -1257,8 +1260,8 @@ _SCENARIOS: list[Scenario] = [
         "Content-Length together with Transfer-Encoding: chunked -> transport_error, retried, then 200 -> "
         "ok; 2 requests", serve_content_length_with_chunked, attempts=(2, 2), count_rule="S20d"),
     Scenario("content_length_overflow", ("S20d", "S20a", "S17"),
-             "Content-Length: %s (past any 64-bit integer) -> response_too_large before reading, not "
-             "retried; 1 request" % HUGE_DIGITS, serve_content_length_overflow, "response_too_large"),
+             f"Content-Length: {HUGE_DIGITS} (past any 64-bit integer) -> response_too_large before reading, not "
+             "retried; 1 request", serve_content_length_overflow, "response_too_large"),
     Scenario("error_content_length_bad", ("S20d", "S20c", "S14"),
              'a 404 with Content-Length "N, N+1" -> not_found (on an error the status decides); 1 request',
              serve_error_content_length_bad, "not_found"),
@@ -1267,12 +1270,12 @@ _SCENARIOS: list[Scenario] = [
              "500, Content-Length 1000, 300 bytes then close -> server_error (the status decides), not "
              "retried; 1 request", serve_error_body_cut_short, "server_error"),
     Scenario("error_body_stalled", ("S20c", "S14"),
-             "404, 100 bytes of its body, then a stall (timeout %g s) -> not_found, the body given up at "
-             "timeout (+ SLACK) after the headers; 1 request" % FAST_TIMEOUT, serve_error_body_stalled,
+             f"404, 100 bytes of its body, then a stall (timeout {FAST_TIMEOUT:g} s) -> not_found, the "
+             "body given up at timeout (+ SLACK) after the headers; 1 request", serve_error_body_stalled,
              "not_found", timeout=FAST_TIMEOUT, check=_check_give_ups),
     Scenario("error_body_trickle", ("S20c", "S14"),
-             "403 whose body trickles a byte per %g s (timeout %g s) -> forbidden, the body is one wait, "
-             "given up at timeout (+ SLACK); 1 request" % (TRICKLE_STEP, FAST_TIMEOUT), serve_error_body_trickle,
+             f"403 whose body trickles a byte per {TRICKLE_STEP:g} s (timeout {FAST_TIMEOUT:g} s) -> "
+             "forbidden, the body is one wait, given up at timeout (+ SLACK); 1 request", serve_error_body_trickle,
              "forbidden", timeout=FAST_TIMEOUT, check=_check_give_ups),
     Scenario("error_body_at_cap", ("S20c", "S15", "S14"),
              "401 with a body of exactly 64 KiB holding code 4011 -> session_expired (read whole); 1 request",
@@ -1290,8 +1293,8 @@ _SCENARIOS: list[Scenario] = [
              "server_error, no retry; 1 request", _retry_after_value(_future_date(day="wrong"), ignored=False),
              "server_error", count_rule="S16"),
     Scenario("retry_after_huge", ("S16", "S17b"),
-             "503, Retry-After: %s (past any integer type: over the cap) -> server_error, no retry; "
-             "1 request" % HUGE_DIGITS, _retry_after_value(lambda: HUGE_DIGITS, ignored=False),
+             f"503, Retry-After: {HUGE_DIGITS} (past any integer type: over the cap) -> server_error, no retry; "
+             "1 request", _retry_after_value(lambda: HUGE_DIGITS, ignored=False),
              "server_error", count_rule="S16"),
     Scenario("retry_after_61", ("S17b", "S16"),
              "503, Retry-After: 61 (just over the 60 s cap) -> server_error, no retry; 1 request",
@@ -1300,21 +1303,21 @@ _SCENARIOS: list[Scenario] = [
              "503 with Retry-After: 3600 then Retry-After: 0 (the first counts: over the cap) -> server_error, "
              "no retry; 1 request", serve_retry_after_two_headers, "server_error", count_rule="S16"),
     *[_ok("retry_after_" + name, ("S16", "S17c"),
-          "503, Retry-After: %s (ignored), then 200 -> ok; 2 requests, the retry after full jitter (within "
-          "0.5 s + SLACK)" % shown, _retry_after_value(make, ignored=True), attempts=(2, 2), count_rule="S16")
+          f"503, Retry-After: {shown} (ignored), then 200 -> ok; 2 requests, the retry after full jitter (within "
+          "0.5 s + SLACK)", _retry_after_value(make, ignored=True), attempts=(2, 2), count_rule="S16")
       for name, shown, make in (
           ("bad_day_name", "a date next year with day name 'fri' (case-sensitive)", _future_date(day="fri")),
           ("feb_30", "Tue, 30 Feb <next year> 12:00:00 GMT (impossible)",
-           lambda: "Tue, 30 Feb %d 12:00:00 GMT" % (time.gmtime().tm_year + 1)),
+           lambda: f"Tue, 30 Feb {time.gmtime().tm_year + 1} 12:00:00 GMT"),
           ("lowercase_gmt", "a date next year ending in 'gmt'", _future_date(zone="gmt")),
           ("garbage", "soon", lambda: "soon"),
           ("negative", "-1", lambda: "-1"),
           ("fractional", "1.5", lambda: "1.5"),
       )],
     *[Scenario("retry_after_date_" + calendar.month_abbr[m].lower(), ("S16", "S17b"),
-               "503, Retry-After: a date in %s last year (past: wait 0), then 503 with a date in %s next year "
-               "(over the cap) -> server_error; 2 requests, the retry within SLACK"
-               % (calendar.month_abbr[m], calendar.month_abbr[m]), _retry_after_month(m), "server_error",
+               f"503, Retry-After: a date in {calendar.month_abbr[m]} last year (past: wait 0), then 503 with a "
+               f"date in {calendar.month_abbr[m]} next year (over the cap) -> server_error; 2 requests, the retry "
+               "within SLACK", _retry_after_month(m), "server_error",
                attempts=(2, 2), count_rule="S16")
       for m in range(1, 13)],
     # -- S18: a token provider
@@ -1336,16 +1339,16 @@ _SCENARIOS: list[Scenario] = [
         features=("token_provider",), check=_check_refresh),
     # -- S21b: a deadline
     Scenario("deadline_head_stall", ("S21b", "S21a"),
-             "request read, nothing sent; timeout 2 s, deadline %g s -> timeout within the deadline "
-             "(+ SLACK); 1 request" % DEADLINE, serve_deadline_head_stall, "timeout", count_rule="S21b",
+             f"request read, nothing sent; timeout 2 s, deadline {DEADLINE:g} s -> timeout within the deadline "
+             "(+ SLACK); 1 request", serve_deadline_head_stall, "timeout", count_rule="S21b",
              timeout=2.0, deadline=DEADLINE, features=("deadline",), check=_check_give_ups),
     Scenario("deadline_retry_after", ("S21b", "S17b"),
-             "503 with Retry-After: 2, deadline %g s -> server_error at once (no wait that would end after "
-             "the deadline); 1 request" % DEADLINE, serve_deadline_retry_after, "server_error",
+             f"503 with Retry-After: 2, deadline {DEADLINE:g} s -> server_error at once (no wait that would end after "
+             "the deadline); 1 request", serve_deadline_retry_after, "server_error",
              count_rule="S21b", timeout=2.0, deadline=DEADLINE, features=("deadline",), check=_check_no_wait),
     Scenario("deadline_body_trickle", ("S21b", "S21a"),
-             "200 whose body trickles a byte per 0.1 s (each read within timeout 2 s), deadline %g s -> "
-             "timeout within the deadline (+ SLACK); 1 request" % DEADLINE, serve_deadline_body_trickle,
+             f"200 whose body trickles a byte per 0.1 s (each read within timeout 2 s), deadline {DEADLINE:g} s -> "
+             "timeout within the deadline (+ SLACK); 1 request", serve_deadline_body_trickle,
              "timeout", count_rule="S21b", timeout=2.0, deadline=DEADLINE, features=("deadline",),
              check=_check_give_ups),
     # -- S19, S22a: redirects and secrets
@@ -1397,17 +1400,17 @@ _BASE_URLS = [
     ("non_ascii", "http://{host}:{port}{path}\u00fc/", False, "a non-ASCII character"),
 ]
 _SCENARIOS += [
-    (_ok("base_url_" + name, ("S13d", "S13a"), "base URL with %s, %r -> accepted: ok; 1 request" % (what, form),
+    (_ok("base_url_" + name, ("S13d", "S13a"), f"base URL with {what}, {form!r} -> accepted: ok; 1 request",
          serve_ok, url=form) if accepted else
-     Scenario("base_url_" + name, ("S13d",), "base URL with %s, %r -> invalid_argument; no request at all"
-              % (what, form), serve_ok, "invalid_argument", attempts=(0, 0), count_rule="S13d", url=form))
+     Scenario("base_url_" + name, ("S13d",), f"base URL with {what}, {form!r} -> invalid_argument; no request at all",
+              serve_ok, "invalid_argument", attempts=(0, 0), count_rule="S13d", url=form))
     for name, form, accepted, what in _BASE_URLS
 ]
 # After the trials that send nothing: its judge subtracts their cost of a call.
 _SCENARIOS.append(Scenario(
     "connection_refused", ("S17", "S14"),
     "its own port, bound but not listening: every connect refused -> transport_error, retried (uncountable: "
-    "the call must take %g s more than one that sends nothing)" % REFUSED_MIN, serve_ok, "transport_error",
+    f"the call must take {REFUSED_MIN:g} s more than one that sends nothing)", serve_ok, "transport_error",
     attempts=None, port="refused", check=_check_refused))
 # Last: judges full jitter over every retry of the run's passed trials, so it comes after them.
 _SCENARIOS.append(Scenario(
@@ -1421,7 +1424,7 @@ _BY_NAME: dict[str, Scenario] = {s.name: s for s in _SCENARIOS}
 assert len(_BY_NAME) == len(_SCENARIOS), "duplicate scenario names"
 
 SCENARIOS: dict[str, str] = {
-    s.name: "%s [%s]" % (s.summary, ", ".join(s.rules)) for s in _SCENARIOS
+    s.name: "{} [{}]".format(s.summary, ", ".join(s.rules)) for s in _SCENARIOS
 }
 SCENARIO_FEATURES: dict[str, tuple[str, ...]] = {s.name: s.features for s in _SCENARIOS}
 
@@ -1450,10 +1453,10 @@ class Trial:
         host, port = nexus._main_address()
         if run.port is not None:
             port = run.port.port
-        path = "/%s/%s/" % (run.run_id, sc.name)
+        path = f"/{run.run_id}/{sc.name}/"
         form = sc.url or "http://{host}:{port}{path}"
         self.fetch: dict = {
-            "base_url": form.format(host=host, port=port, port6="%06d" % port, path=path, path0=path[:-1]),
+            "base_url": form.format(host=host, port=port, port6=f"{port:06d}", path=path, path0=path[:-1]),
             "token": run.token,
             "timeout": timeout,
             "max_response_bytes": MAX_RESPONSE_BYTES,
@@ -1463,7 +1466,7 @@ class Trial:
         if run.refresh_token is not None:
             self.fetch["refresh_token"] = run.refresh_token
         self.prepared_at: float = time.monotonic()   # the call starts after this
-        self.judged_at: Optional[float] = None       # the call had ended by the first judge()
+        self.judged_at: float | None = None          # the call had ended by the first judge()
 
     @property
     def description(self) -> str:
@@ -1478,17 +1481,17 @@ class Trial:
     def command_line(self) -> str:
         """A ready `python -m nexus_micro list` command for this trial (for `serve`)."""
         parts = ["MD_SESSION_TOKEN=" + _shell_quote(self.fetch["token"]), "python", "-m", "nexus_micro", "list",
-                 "--base-url", _shell_quote(self.fetch["base_url"]), "--timeout", "%g" % self.fetch["timeout"],
+                 "--base-url", _shell_quote(self.fetch["base_url"]), "--timeout", "{:g}".format(self.fetch["timeout"]),
                  "--max-response-bytes", str(self.fetch["max_response_bytes"])]
         if "deadline" in self.fetch:
-            parts += ["--deadline", "%g" % self.fetch["deadline"]]
+            parts += ["--deadline", "{:g}".format(self.fetch["deadline"])]
         line = " ".join(parts)
         if "refresh_token" in self.fetch:
-            line += "   # needs a token provider returning %s" % _shell_quote(self.fetch["refresh_token"])
+            line += "   # needs a token provider returning {}".format(_shell_quote(self.fetch["refresh_token"]))
         return line
 
     def __repr__(self) -> str:
-        return "Trial(%r, run_id=%r)" % (self.scenario, self.run_id)
+        return f"Trial({self.scenario!r}, run_id={self.run_id!r})"
 
     # -- judging ---------------------------------------------------------------------------
 
@@ -1512,7 +1515,7 @@ class Trial:
             return [("skipped", str(reply.get("reason") or "skipped by the adapter"))]
         failures: list[Failure] = []
         if reply.get("errored") is True:
-            failures.append(("errored", "the implementation crashed: %s" % _excerpt(reply.get("message"))))
+            failures.append(("errored", "the implementation crashed: {}".format(_excerpt(reply.get("message")))))
         else:
             failures.extend(self._judge_outcome(reply, features))
         failures.extend(self._judge_requests())
@@ -1541,7 +1544,7 @@ class Trial:
             if not isinstance(records, list):
                 return [("protocol", "ok reply without a micro_deposits list")]
             if sc.expect != "ok":
-                return [(rule, "expected error %r, got ok with %d record(s)" % (sc.expect, len(records)))]
+                return [(rule, f"expected error {sc.expect!r}, got ok with {len(records)} record(s)")]
             if not canonical_equal(records, sc.records):
                 return [("S12", "records differ from the expected canonical form: "
                          + _first_difference(records, sc.records))]
@@ -1551,9 +1554,9 @@ class Trial:
         if reply.get("ok") is False:
             error = reply.get("error")
             if sc.expect == "ok":
-                return [(rule, "expected ok, got error %s" % _short(error))]
+                return [(rule, f"expected ok, got error {_short(error)}")]
             if error != sc.expect:
-                return [(rule, "expected error %r, got %s" % (sc.expect, _short(error)))]
+                return [(rule, f"expected error {sc.expect!r}, got {_short(error)}")]
             return []
         return [("protocol", "the reply has neither ok, skipped nor errored")]
 
@@ -1563,10 +1566,10 @@ class Trial:
         if not isinstance(got, list):
             return [("S11", "the adapter lists the drift feature, but the ok reply has no drift list")]
         if len(got) != len(want):
-            return [("S11", "%d drift note(s), expected %d: %s" % (len(got), len(want), _short(want, 200)))]
+            return [("S11", f"{len(got)} drift note(s), expected {len(want)}: {_short(want, 200)}")]
         for i, (g, w) in enumerate(zip(got, want)):
             if not _exactly_equal(g, w):
-                return [("S11", "drift[%d] is %s, expected %s" % (i, _short(g, 200), _short(w, 200)))]
+                return [("S11", f"drift[{i}] is {_short(g, 200)}, expected {_short(w, 200)}")]
         return []
 
     def _judge_requests(self, *, skipped: bool = False) -> list[Failure]:
@@ -1591,18 +1594,18 @@ class Trial:
         if sc.attempts is not None:
             lo, hi = sc.attempts
             if len(counted) > max(hi, MAX_ATTEMPTS):
-                failures.append(("S17a", "%d %s: more than %d attempts (max_retries 2)"
-                                 % (len(counted), unit, max(hi, MAX_ATTEMPTS))))
-            elif len(counted) > hi or len(counted) < lo and not skipped:
-                want = str(lo) if lo == hi else "%d to %d" % (lo, hi)
-                failures.append((sc.count_rule, "%d %s, expected %s" % (len(counted), unit, want)))
+                failures.append(("S17a", f"{len(counted)} {unit}: more than {max(hi, MAX_ATTEMPTS)} attempts "
+                                 "(max_retries 2)"))
+            elif len(counted) > hi or (len(counted) < lo and not skipped):
+                want = str(lo) if lo == hi else f"{lo} to {hi}"
+                failures.append((sc.count_rule, f"{len(counted)} {unit}, expected {want}"))
 
         failures.extend(self._check_waits(counted))
         if sc.check is not None and not skipped:
             failures.extend(sc.check(self, main))
 
         if other:
-            failures.append(("S19", "followed a redirect: %d request(s) reached the other origin" % len(other)))
+            failures.append(("S19", f"followed a redirect: {len(other)} request(s) reached the other origin"))
             token = self._run.token
             if any(token in v for r in other for _, v in r.headers) or any(
                     token in urllib.parse.unquote(r.target) for r in other):
@@ -1627,28 +1630,27 @@ class Trial:
                 cap = _jitter_cap(n)
                 samples.append((n, gap, cap))
                 if gap > cap + SLACK:
-                    failures.append(("S17c", "retry %d came %.3f s after the previous attempt ended; full jitter "
-                                     "waits at most %.2f s (%.2f s of slack allowed)" % (n, gap, cap, SLACK)))
+                    failures.append(("S17c", f"retry {n} came {gap:.3f} s after the previous attempt ended; full "
+                                     f"jitter waits at most {cap:.2f} s ({SLACK:.2f} s of slack allowed)"))
             elif kind[0] == "after":
                 delay = kind[1]
                 earliest = nxt.t - prev.end_from if prev.gone is None and prev.end_from is not None else gap
                 if earliest < delay - EARLY:
-                    failures.append(("S17b", "retry %d came %.3f s after a response with Retry-After %g s: "
-                                     "not before that delay" % (n, earliest, delay)))
+                    failures.append(("S17b", f"retry {n} came {earliest:.3f} s after a response with Retry-After "
+                                     f"{delay:g} s: not before that delay"))
                 elif gap > delay + SLACK:
-                    failures.append(("S17b", "retry %d came %.3f s after a response with Retry-After %g s: "
-                                     "wait exactly that delay, no jitter added (%.2f s of slack allowed)"
-                                     % (n, gap, delay, SLACK)))
+                    failures.append(("S17b", f"retry {n} came {gap:.3f} s after a response with Retry-After "
+                                     f"{delay:g} s: wait exactly that delay, no jitter added ({SLACK:.2f} s of "
+                                     "slack allowed)"))
             else:                          # until(wall): a Retry-After HTTP-date
                 target = kind[1]
                 due = max(target, _wall(prev, prev.ended))
                 if nxt.wall < target - EARLY:
-                    failures.append(("S17b", "retry %d came %.3f s before its Retry-After date"
-                                     % (n, target - nxt.wall)))
+                    failures.append(("S17b", f"retry {n} came {target - nxt.wall:.3f} s before its Retry-After date"))
                 elif nxt.wall > due + SLACK:
-                    failures.append(("S17b", "retry %d came %.3f s after its Retry-After date was due (%.3f s "
-                                     "after the response ended); wait exactly until that date (%.2f s of "
-                                     "slack allowed)" % (n, nxt.wall - due, gap, SLACK)))
+                    failures.append(("S17b", f"retry {n} came {nxt.wall - due:.3f} s after its Retry-After date "
+                                     f"was due ({gap:.3f} s after the response ended); wait exactly until that "
+                                     f"date ({SLACK:.2f} s of slack allowed)"))
         self._run.samples = samples
         return failures
 
@@ -1662,25 +1664,25 @@ class Trial:
 
         for r in main:
             if r.method != "GET":
-                note("S13a", "method %s, expected GET" % r.method, r.attempt)
+                note("S13a", f"method {r.method}, expected GET", r.attempt)
             if r.target != self._run.path:
-                note("S13a", "request target %s, expected %s" % (_short(r.target), self._run.path), r.attempt)
+                note("S13a", f"request target {_short(r.target)}, expected {self._run.path}", r.attempt)
             if r.body_declared not in (None, 0):
                 note("S13a", "the request has a body", r.attempt)
             values = r.header_values("MD-SESSION-TOKEN")
             if not values:
                 note("S13b", "no MD-SESSION-TOKEN header", r.attempt)
             elif len(values) > 1:
-                note("S13b", "%d MD-SESSION-TOKEN headers" % len(values), r.attempt)
+                note("S13b", f"{len(values)} MD-SESSION-TOKEN headers", r.attempt)
             elif values[0] not in tokens:
                 note("S13b", "MD-SESSION-TOKEN is not the session token byte for byte "
-                     "(%d characters, expected %d)" % (len(values[0]), len(tokens[0])), r.attempt)
+                     f"({len(values[0])} characters, expected {len(tokens[0])})", r.attempt)
             accepts = r.header_values("Accept")
             types = [part.split(";")[0].strip().lower() for v in accepts for part in v.split(",")]
             if MEDIA_TYPE not in types:
-                note("S13b", "Accept is %s, expected %s" % (_short(accepts) if accepts else "missing", MEDIA_TYPE),
+                note("S13b", "Accept is {}, expected {}".format(_short(accepts) if accepts else "missing", MEDIA_TYPE),
                      r.attempt)
-        return [(rule, "%s (attempt %s)" % (what, ", ".join(map(str, attempts))))
+        return [(rule, "{} (attempt {})".format(what, ", ".join(map(str, attempts))))
                 for (rule, what), attempts in bad.items()]
 
 
@@ -1693,8 +1695,8 @@ def _shell_quote(text: str) -> str:
     """shlex.quote, or bash's $'...' when the text holds control characters."""
     if all(" " <= ch <= "~" for ch in text):
         return shlex.quote(text)
-    return "$'%s'" % "".join(ch if " " <= ch <= "~" and ch not in "\\'" else
-                             "\\x%02x" % ord(ch) if ord(ch) < 256 else "\\u%04x" % ord(ch) for ch in text)
+    return "$'{}'".format("".join(ch if " " <= ch <= "~" and ch not in "\\'" else
+                             f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}" for ch in text))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1711,9 +1713,9 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
-def _head_bytes(status: int, fields: list[tuple[str, str]], reason: Optional[str] = None) -> bytes:
-    lines = ["HTTP/1.1 %d %s" % (status, reason or _reason(status))]
-    lines += ["%s: %s" % (name, value) for name, value in fields]
+def _head_bytes(status: int, fields: list[tuple[str, str]], reason: str | None = None) -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason or _reason(status)}"]
+    lines += [f"{name}: {value}" for name, value in fields]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
@@ -1844,7 +1846,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.respond(501, _error_body("5010", "Not implemented"))
 
-    def _drain_request_body(self) -> Optional[int]:
+    def _drain_request_body(self) -> int | None:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             self.close_connection = True
             return -1
@@ -1867,7 +1869,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- tools for serve_* functions --------------------------------------------------------
 
     def head_bytes(self, status: int, fields: list[tuple[str, str]], *, keep_alive: bool = False,
-                   reason: Optional[str] = None) -> bytes:
+                   reason: str | None = None) -> bytes:
         """A final response head: Date and Server, `fields`, and `Connection: close` unless
         `keep_alive` (then the client may send its next attempt on this connection)."""
         fields = [("Date", email.utils.formatdate(usegmt=True)), ("Server", self.server_version), *fields]
@@ -1877,7 +1879,7 @@ class _Handler(BaseHTTPRequestHandler):
         return _head_bytes(status, fields, reason)
 
     def send_head(self, status: int, fields: list[tuple[str, str]], *, keep_alive: bool = False,
-                  reason: Optional[str] = None, body: bytes = b"") -> None:
+                  reason: str | None = None, body: bytes = b"") -> None:
         """The final head (and `body`, in the same write; not for HEAD)."""
         data = self.head_bytes(status, fields, keep_alive=keep_alive, reason=reason)
         self._head_sent = True
@@ -1890,8 +1892,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.seen.head_sent = time.monotonic()
 
     def respond(self, status: int, body: bytes = b"", *, headers: list[tuple[str, str]] = (),
-                content_type: Optional[str] = MEDIA_TYPE, length: bool = True, keep_alive: bool = False,
-                wait: Optional[tuple] = None, reason: Optional[str] = None) -> None:
+                content_type: str | None = MEDIA_TYPE, length: bool = True, keep_alive: bool = False,
+                wait: tuple | None = None, reason: str | None = None) -> None:
         """A complete response in one write. `wait`: what the next request must wait for."""
         self.seen.wait = wait
         fields = []
@@ -1960,7 +1962,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return False
         return True
 
-    def abort(self, wait: Optional[tuple] = None) -> None:
+    def abort(self, wait: tuple | None = None) -> None:
         """Close the connection now (FIN), without finishing the response."""
         if wait is not None:
             self.seen.wait = wait
@@ -1976,7 +1978,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._close_socket()
         self.seen.done = time.monotonic()
 
-    def reset(self, wait: Optional[tuple] = None) -> None:
+    def reset(self, wait: tuple | None = None) -> None:
         """Close the connection with an RST (SO_LINGER 0), without any response."""
         if wait is not None:
             self.seen.wait = wait
@@ -2021,7 +2023,7 @@ class _Port:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind((nexus.host, 0))
         self.port: int = self.sock.getsockname()[1]
-        self.filler: Optional[socket.socket] = None
+        self.filler: socket.socket | None = None
         self.threads: list[threading.Thread] = []
         if kind == "blackhole":
             # listen(0) queues one connection; the filler takes it, so the kernel drops every
@@ -2032,10 +2034,10 @@ class _Port:
             self.sock.listen(16)
             self._start(self._accept_loop)
         elif kind != "refused":
-            raise ValueError("unknown port kind %r" % kind)
+            raise ValueError(f"unknown port kind {kind!r}")
 
     def _start(self, target: Callable[..., None], *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True, name="FakeNexus-port-%d" % self.port)
+        thread = threading.Thread(target=target, args=args, daemon=True, name=f"FakeNexus-port-{self.port}")
         self.threads.append(thread)
         thread.start()
 
@@ -2105,7 +2107,7 @@ class FakeNexus:
         except ValueError:
             loopback = False
         if not loopback:
-            raise ValueError("FakeNexus binds an IPv4 loopback address only, not %r" % host)
+            raise ValueError(f"FakeNexus binds an IPv4 loopback address only, not {host!r}")
         self.host = host
         self.port = port
         self._lock = threading.Lock()
@@ -2125,7 +2127,7 @@ class FakeNexus:
         self.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def start(self) -> None:
@@ -2137,7 +2139,7 @@ class FakeNexus:
                 srv = _Server((self.host, port), self, listener)
                 self._servers.append(srv)
                 t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                                     name="FakeNexus-%s" % listener, daemon=True)
+                                     name=f"FakeNexus-{listener}", daemon=True)
                 t.start()
                 self._threads.append(t)
         except BaseException:
@@ -2171,7 +2173,7 @@ class FakeNexus:
 
     def _address(self, index: int) -> str:
         host, port = self._main_address(index)
-        return "http://%s:%d/" % (host, port)
+        return f"http://{host}:{port}/"
 
     def _main_address(self, index: int = 0) -> tuple[str, int]:
         if not self._servers:
@@ -2195,9 +2197,9 @@ class FakeNexus:
         """A fresh run of `scenario`: its Trial holds the fetch op's fields and the judge."""
         sc = _BY_NAME.get(scenario)
         if sc is None:
-            raise ValueError("unknown scenario %r (known: %s)" % (scenario, ", ".join(SCENARIOS)))
+            raise ValueError("unknown scenario {!r} (known: {})".format(scenario, ", ".join(SCENARIOS)))
         run_id = secrets.token_hex(8)
-        path = "/%s/%s/micro_deposits" % (run_id, sc.name)
+        path = f"/{run_id}/{sc.name}/micro_deposits"
         run = _Run(run_id=run_id, scenario=sc, token=secrets.token_urlsafe(24) + sc.token_suffix,
                    path=path, other_url=self.other_url.rstrip("/") + path,
                    refresh_token=("refresh-" + secrets.token_urlsafe(24)) if sc.refresh else None)
@@ -2212,7 +2214,7 @@ class FakeNexus:
         return Trial(self, run, sc.timeout if sc.timeout is not None else timeout)
 
     def _record(self, listener: str, method: str, target: str, headers: list[tuple[str, str]],
-                declared: Optional[int], conn_index: int) -> tuple[Optional[_Run], SeenRequest]:
+                declared: int | None, conn_index: int) -> tuple[_Run | None, SeenRequest]:
         seen = SeenRequest(listener, method, target, headers, declared, time.monotonic(), time.time(), 0,
                            conn_index)
         segments = seen.path.split("/")
@@ -2270,12 +2272,12 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     """Start a FakeNexus, print its URL and one prepared trial per scenario (its base URL, token
     and a ready command for the bundled client), block until Ctrl-C."""
     with FakeNexus(host, port) as nexus:
-        print("fake Nexus on %s (other origin %s)" % (nexus.url, nexus.other_url), flush=True)
+        print(f"fake Nexus on {nexus.url} (other origin {nexus.other_url})", flush=True)
         print("Each scenario below is ready once: its base URL (for --base-url), then a command that runs "
               "it with the bundled client. Any path ending in /micro_deposits under a base URL is the endpoint.")
         for name in SCENARIOS:
             trial = nexus.prepare(name)
-            print("%s  %s\n    %s" % (name, trial.fetch["base_url"].encode("unicode_escape").decode("ascii"),
+            print("{}  {}\n    {}".format(name, trial.fetch["base_url"].encode("unicode_escape").decode("ascii"),
                                       trial.command_line()))
         print("Ctrl-C to stop.", flush=True)
         try:
@@ -2294,11 +2296,11 @@ def scenarios_markdown() -> str:
             count = "not countable"
         else:
             lo, hi = s.attempts
-            count = (str(lo) if lo == hi else "%d-%d" % (lo, hi)) + (" connections" if s.port else "")
-        timeout = "%g s" % s.timeout if s.timeout is not None else "2 s"
+            count = (str(lo) if lo == hi else f"{lo}-{hi}") + (" connections" if s.port else "")
+        timeout = f"{s.timeout:g} s" if s.timeout is not None else "2 s"
         if s.deadline is not None:
-            timeout += ", deadline %g s" % s.deadline
+            timeout += f", deadline {s.deadline:g} s"
         summary = s.summary.replace("|", "\\|")
-        rows.append("| `%s` | %s | %s | %s | %s | %s |" % (s.name, summary, count, timeout,
+        rows.append("| `{}` | {} | {} | {} | {} | {} |".format(s.name, summary, count, timeout,
                                                              ", ".join(s.features) or "", ", ".join(s.rules)))
     return "\n".join(rows) + "\n"

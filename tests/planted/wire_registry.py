@@ -46,7 +46,7 @@ WIRE_PLANTED = {
     # December reads as past (S17b: retried before it)
     "wire_month_off_by_one": ("S16", "http", ("rate_limited_http_date_then_ok", "retry_after_date_jan")),
     # the runner runs every adapter under America/St_Johns (UTC-03:30): the date moves hours away
-    "wire_local_time_date": ("S17b", "http", ("rate_limited_http_date_then_ok",)),
+    "wire_local_time_date": ("S16", "http", ("rate_limited_http_date_then_ok",)),
     "wire_lenient_http_date": ("S16", "http", ("retry_after_lowercase_gmt", "retry_after_bad_day_name",
                                                "retry_after_second_60")),
     "wire_float_retry_after": ("S17c", "http", ("retry_after_fractional",)),
