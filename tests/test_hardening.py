@@ -493,12 +493,13 @@ def test_tiny_recursion_limit_parse_and_to_dict_never_raise_a_bare_recursion_err
     result = nm.parse_microdeposits(_body_with_extra(60))
     expected = dict(dict.fromkeys(nm._FIELDS), guid="g", extra={"x": _nested(60)})
     text10 = _body_with_extra(6)
+    text60 = _body_with_extra(60)  # built here: json.dumps itself recurses, under the tiny limit too
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(_stack_depth() + 40)  # 40 frames left for whatever nexus_micro needs
     try:
         parsed = _from_depth(0, lambda: nm.parse_microdeposits(text10))
         as_dict = _from_depth(0, result[0].to_dict)
-        deep_parse = _from_depth(0, lambda: nm.parse_microdeposits(_body_with_extra(60)))
+        deep_parse = _from_depth(0, lambda: nm.parse_microdeposits(text60))
     finally:
         sys.setrecursionlimit(old)
     if _parsed_or_names_the_recursion_limit(parsed[1], parsed[2]):
