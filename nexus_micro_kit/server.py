@@ -2030,11 +2030,29 @@ class _Port:
             # later SYN (tcp_abort_on_overflow is off by default): connects time out.
             self.sock.listen(0)
             self.filler = socket.create_connection((nexus.host, self.port), timeout=2.0)
+            self._probe_blackhole()
         elif kind in ("reset", "tls"):
             self.sock.listen(16)
             self._start(self._accept_loop)
         elif kind != "refused":
             raise ValueError(f"unknown port kind {kind!r}")
+
+    def _probe_blackhole(self) -> None:
+        """A connect must time out here, not be refused or accepted: otherwise the OS handles a
+        full accept queue differently (Windows refuses) and connect_timeout would judge wrongly."""
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.settimeout(0.05)
+        try:
+            probe.connect((self.nexus.host, self.port))
+        except (socket.timeout, TimeoutError):
+            return
+        except OSError as exc:
+            raise RuntimeError(f"connect_timeout needs an OS that drops SYNs on a full accept queue (Linux); "
+                               f"here a connect failed with {exc!r}") from None
+        finally:
+            probe.close()
+        raise RuntimeError("connect_timeout needs an OS that drops SYNs on a full accept queue (Linux); "
+                           "here a connect completed")
 
     def _start(self, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True, name=f"FakeNexus-port-{self.port}")

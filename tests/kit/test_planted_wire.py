@@ -27,7 +27,7 @@ def named_rules(result: runner.RunResult) -> set[str]:
 
 @pytest.mark.parametrize("module", sorted(WIRE_PLANTED))
 def test_wire_bug_is_caught_and_named(module):
-    rule, phases, scenarios = WIRE_PLANTED[module]
+    rule, _phases, scenarios = WIRE_PLANTED[module]
     result = runner.run(InProcessAdapter(f"tests.planted.{module}:handle"), config_for(scenarios))
     assert result.exit_code() == 1, f"{module}: the kit did not fail"
     assert rule in named_rules(result), (module, sorted(named_rules(result)),

@@ -30,6 +30,7 @@ from tests.planted import _fetch
 ACCEPT = "application/vnd.mx.nexus.v1+json"
 ALL_FEATURES = frozenset({"drift", "deadline", "token_provider"})
 ROOT = Path(__file__).resolve().parents[2]
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def ref_fetch(trial, *bugs: str) -> dict:
@@ -66,8 +67,9 @@ def raw_exchange(trial, *, method="GET", target=None, read_for=0.5, token=None) 
     url = urllib.parse.urlsplit(trial.fetch["base_url"])
     target = target or url.path + "micro_deposits"
     with socket.create_connection((url.hostname, url.port), timeout=2) as sock:
-        sock.sendall(("%s %s HTTP/1.1\r\nHost: x\r\nMD-SESSION-TOKEN: %s\r\nAccept: %s\r\n\r\n"
-                      % (method, target, token or trial.fetch["token"], ACCEPT)).encode())
+        token = token or trial.fetch["token"]
+        sock.sendall(f"{method} {target} HTTP/1.1\r\nHost: x\r\nMD-SESSION-TOKEN: {token}\r\nAccept: {ACCEPT}\r\n\r\n"
+                     .encode())
         data, end = b"", time.monotonic() + read_for
         while time.monotonic() < end:
             sock.settimeout(max(0.01, end - time.monotonic()))
@@ -110,7 +112,7 @@ def nexus():
 # --------------------------------------------------------------------------------------------
 
 def test_scenarios_dict_is_well_formed(nexus):
-    assert list(SCENARIOS)[0] == "ok" and list(SCENARIOS)[-1] == "backoff_full_jitter"
+    assert next(iter(SCENARIOS)) == "ok" and list(SCENARIOS)[-1] == "backoff_full_jitter"
     assert set(SCENARIO_FEATURES) == set(SCENARIOS)
     for name, description in SCENARIOS.items():
         assert re.search(r"\[S\d+", description) and "\n" not in description, name
@@ -122,7 +124,7 @@ def test_scenarios_dict_is_well_formed(nexus):
         assert set(trial.fetch) == want, name
         assert trial.run_id in trial.fetch["base_url"], name
         if srv._BY_NAME[name].url is None:
-            assert trial.fetch["base_url"].endswith("/%s/%s/" % (trial.run_id, name))
+            assert trial.fetch["base_url"].endswith(f"/{trial.run_id}/{name}/")
     for feature in ("deadline", "token_provider"):
         assert any(feature in f for f in SCENARIO_FEATURES.values())
     with pytest.raises(ValueError):
@@ -130,7 +132,7 @@ def test_scenarios_dict_is_well_formed(nexus):
 
 
 def test_every_scenario_passes_the_reference_client():
-    """All of them, 8 at a time (a sequential run takes ~25 s); backoff_full_jitter last, as it
+    """All of them, 6 at a time (a sequential run takes ~25 s); backoff_full_jitter last, as it
     pools the retries of the trials judged before it. A fresh server: only these trials count."""
     with FakeNexus() as nx:
         def one(name):
@@ -138,7 +140,7 @@ def test_every_scenario_passes_the_reference_client():
             return name, run(trial)
 
         names = [n for n in SCENARIOS if n != "backoff_full_jitter"]
-        with ThreadPoolExecutor(8) as pool:
+        with ThreadPoolExecutor(6) as pool:
             verdicts = dict(pool.map(one, names))
         verdicts.update([one("backoff_full_jitter")])
         samples = nx._pooled_samples(None)
@@ -162,7 +164,7 @@ def test_tokens_and_run_ids_are_fresh(nexus):
 
 def test_ok_serves_the_openapi_example_and_its_expectations_match_the_oracle(nexus):
     trial = nexus.prepare("ok")
-    status, headers, body = raw_get(trial)
+    status, _headers, body = raw_get(trial)
     assert status == 200
     first = json.loads(body)["micro_deposits"][0]["micro_deposit"]
     assert first["routing_number"] == 91000019 and first["guid"].startswith("MIC-09ba578e")
@@ -204,7 +206,7 @@ def test_rate_limited_sends_retry_after_then_ok(nexus):
 
 @pytest.mark.parametrize("month", range(1, 13))
 def test_retry_after_months_are_past_then_future_imf_fixdates(nexus, month):
-    trial = nexus.prepare("retry_after_date_" + ("jan feb mar apr may jun jul aug sep oct nov dec".split()[month - 1]))
+    trial = nexus.prepare("retry_after_date_" + _MONTHS[month - 1])
     values = [dict(raw_get(trial)[1])["Retry-After"] for _ in range(2)]
     parsed = [email.utils.parsedate_to_datetime(v) for v in values]
     assert all(re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} 12:00:00 GMT", v) for v in values)
@@ -226,7 +228,7 @@ def test_retry_after_forms_are_what_s16_says(nexus):
     day = email.utils.parsedate_to_datetime(wrong).strftime("%a")
     assert not wrong.startswith(day)                     # the wrong day for its date
     assert value("retry_after_huge") == srv.HUGE_DIGITS
-    status, headers, _ = raw_get(nexus.prepare("retry_after_two_headers"))
+    _status, headers, _ = raw_get(nexus.prepare("retry_after_two_headers"))
     assert [v for k, v in headers if k == "Retry-After"] == ["3600", "0"]
 
 
@@ -253,11 +255,11 @@ def test_truncated_declares_more_than_it_sends(nexus):
 
 def test_oversized_bodies(nexus):
     trial = nexus.prepare("oversized")
-    status, headers, body = raw_get(trial)
+    _status, headers, body = raw_get(trial)
     assert int(dict(headers)["Content-Length"]) == len(body) > 3 * 65536
     json.loads(body)
     trial = nexus.prepare("oversized_chunked")
-    status, headers, body = raw_get(trial)
+    _status, headers, body = raw_get(trial)
     names = {k.lower() for k, _ in headers}
     assert "content-length" not in names and dict(headers)["Transfer-Encoding"] == "chunked"
     assert len(body) > 3 * 65536
@@ -283,7 +285,7 @@ def test_redirect_points_to_the_other_origin(nexus):
         got, headers, _ = raw_get(trial)
         location = dict(headers)["Location"]
         assert got == status and location.startswith(nexus.other_url)
-        assert location.endswith("/%s/%s/micro_deposits" % (trial.run_id, name))
+        assert location.endswith(f"/{trial.run_id}/{name}/micro_deposits")
         assert nexus.other_url != nexus.url
 
 
@@ -306,9 +308,9 @@ def test_token_echoes_are_percent_encoded_in_every_way(nexus):
 
 
 def test_non_json_and_204(nexus):
-    status, headers, body = raw_get(nexus.prepare("non_json_200"))
+    status, _headers, body = raw_get(nexus.prepare("non_json_200"))
     assert status == 200 and body.startswith(b"<!DOCTYPE html>")
-    status, headers, body = raw_get(nexus.prepare("no_content_204"))
+    status, _headers, body = raw_get(nexus.prepare("no_content_204"))
     assert status == 204 and body == b""
 
 
@@ -415,7 +417,7 @@ def test_scenarios_md_is_current():
     text = (ROOT / "nexus_micro_kit" / "scenarios.md").read_text(encoding="utf-8")
     assert srv.scenarios_markdown() in text, "regenerate the table: python -c 'from nexus_micro_kit import " \
                                              "server; print(server.scenarios_markdown())'"
-    assert "SLACK = %g s" % srv.SLACK in text
+    assert f"SLACK = {srv.SLACK:g} s" in text
 
 
 # --------------------------------------------------------------------------------------------
@@ -553,8 +555,8 @@ def test_late_retries_fail_s17c_and_s17b(nexus):
 
 def test_jitter_on_a_retry_after_fails_s17b(nexus):
     """Retry-After: 0 (a past date) waited with up to 0.5 s of jitter on top: caught when the
-    jitter is over SLACK, which seven tries make all but certain."""
-    trials = [nexus.prepare("retry_after_date_" + m) for m in ("jan", "feb", "mar", "apr", "may", "jun", "jul")]
+    jitter is over SLACK (probability 0.7), which twelve tries make all but certain."""
+    trials = [nexus.prepare("retry_after_date_" + m) for m in _MONTHS]
     with ThreadPoolExecutor(len(trials)) as pool:
         verdicts = list(pool.map(lambda t: run(t, "jitter_on_retry_after"), trials))
     caught = [v for v in verdicts if v]
@@ -565,7 +567,7 @@ def test_retry_gaps_within_the_bounds_pass(nexus):
     """The bounds are upper bounds on the wait plus SLACK: waiting just under them passes."""
     trial = nexus.prepare("unavailable_then_ok")
     assert raw_get(trial)[0] == 503
-    time.sleep(0.5 + srv.SLACK - 0.07)
+    time.sleep(0.5)                                       # the cap itself, plus this client's set-up
     assert raw_get(trial)[0] == 200
     assert trial.judge({"ok": True, "micro_deposits": srv.OK_EXPECTED}) == []
 
@@ -579,7 +581,7 @@ def test_unretried_timeout_and_transport_errors_fail_s17a(nexus):
     for trial, reply in zip(trials, replies):
         failures = [f for f in trial.judge(reply) if f[0] != "S21a"]
         unit = "connection(s)" if trial.scenario == "connection_reset_on_accept" else "request(s)"
-        assert failures == [("S17a", "1 %s, expected 3" % unit)], (trial.scenario, failures)
+        assert failures == [("S17a", f"1 {unit}, expected 3")], (trial.scenario, failures)
 
 
 def test_long_retry_after_waited_fails(nexus):
@@ -655,7 +657,7 @@ def test_followed_redirect_without_token_fails_s19_only(nexus):
     raw_get(trial)
     other = urllib.parse.urlsplit(nexus.other_url)
     conn = http.client.HTTPConnection(other.hostname, other.port, timeout=2)
-    conn.request("GET", "/%s/redirect_307/micro_deposits" % trial.run_id, headers={"Accept": ACCEPT})
+    conn.request("GET", f"/{trial.run_id}/redirect_307/micro_deposits", headers={"Accept": ACCEPT})
     conn.getresponse().read()
     conn.close()
     failures = trial.judge({"ok": False, "error": "unexpected_redirect"})
@@ -672,7 +674,7 @@ def test_parsed_truncated_body_fails_s20b(nexus):
 
 def test_ignored_cap_fails_s20a(nexus):
     trial = nexus.prepare("oversized_chunked")
-    status, _, body = raw_get(trial)
+    _status, _, body = raw_get(trial)
     failures = trial.judge({"ok": True, "micro_deposits": canonical(body)})
     assert rules_of(failures) == {"S20a"}
 
@@ -715,8 +717,8 @@ def test_refused_base_urls_would_reach_this_server(nexus):
         url = urllib.parse.urlsplit(trial.fetch["base_url"])
         host = url.hostname if name != "base_url_ipv4_mapped" else "::ffff:127.0.0.1"
         with socket.create_connection((host, url.port), timeout=2) as sock:
-            sock.sendall(("GET %smicro_deposits HTTP/1.1\r\nHost: x\r\nMD-SESSION-TOKEN: %s\r\nAccept: %s\r\n"
-                          "Connection: close\r\n\r\n" % (url.path, trial.fetch["token"], ACCEPT)).encode())
+            sock.sendall(f"GET {url.path}micro_deposits HTTP/1.1\r\nHost: x\r\nMD-SESSION-TOKEN: "
+                         f"{trial.fetch['token']}\r\nAccept: {ACCEPT}\r\nConnection: close\r\n\r\n".encode())
             assert sock.recv(100).startswith(b"HTTP/1.1 200 ")
         failures = trial.judge({"ok": True, "micro_deposits": srv.OK_EXPECTED})
         assert "S13d" in rules_of(failures) and "must be refused before sending anything" in " ".join(
@@ -756,7 +758,7 @@ def test_give_ups_are_timed_from_the_close(nexus):
     trial = nexus.prepare("head_stall_then_ok")
     assert run(trial) == []
     first = trial.requests[0]
-    assert first.note == "head" and trial.fetch["timeout"] - 0.01 <= first.gone - first.t <= 0.3 + srv.SLACK
+    assert first.note == "head" and 0.3 - srv.EARLY_TIMEOUT <= first.gone - first.t <= 0.3 + srv.SLACK
     failures = run(nexus.prepare("head_stall_then_ok"), "timeout_halved")
     assert rules_of(failures) == {"S21a"} and "before its timeout of 0.30 s" in failures[0][1]
     failures = run(nexus.prepare("slow_body"), "timeout_halved")
@@ -769,8 +771,8 @@ def test_a_client_that_never_gives_up_fails_even_without_closing(nexus):
         trial = nexus.prepare(name)
         url = urllib.parse.urlsplit(trial.fetch["base_url"])
         sock = socket.create_connection((url.hostname, url.port), timeout=2)
-        sock.sendall(("GET %smicro_deposits HTTP/1.1\r\nHost: x\r\nMD-SESSION-TOKEN: %s\r\nAccept: %s\r\n\r\n"
-                      % (url.path, trial.fetch["token"], ACCEPT)).encode())
+        sock.sendall(f"GET {url.path}micro_deposits HTTP/1.1\r\nHost: x\r\nMD-SESSION-TOKEN: {trial.fetch['token']}\r\n"
+                     f"Accept: {ACCEPT}\r\n\r\n".encode())
         time.sleep(0.9)                                   # still waiting, socket open
         failures = trial.judge({"ok": False, "error": "timeout" if rule == "S21a" else "not_found"})
         sock.close()
@@ -798,7 +800,7 @@ def test_deadline_scenarios(nexus):
     trial = nexus.prepare("deadline_head_stall")
     assert trial.fetch["deadline"] == srv.DEADLINE and trial.fetch["timeout"] == 2.0
     assert run(trial) == []
-    assert srv.DEADLINE - 0.05 <= trial.requests[0].gone - trial.requests[0].t <= srv.DEADLINE + srv.SLACK
+    assert srv.DEADLINE - srv.EARLY_TIMEOUT <= trial.requests[0].gone - trial.requests[0].t <= srv.DEADLINE + srv.SLACK
     failures = run(nexus.prepare("deadline_retry_after"), "ignore_deadline")
     assert "S21b" in rules_of(failures)
     failures = run(nexus.prepare("deadline_body_trickle"), "ignore_deadline")
@@ -843,9 +845,8 @@ def test_port_scenarios_play_their_faults(nexus):
     assert [(r.listener, r.note) for r in trial.requests] == [("port", "reset")]
     trial = nexus.prepare("tls_untrusted")
     assert trial.fetch["base_url"].startswith("https://127.0.0.1:")
-    with socket.create_connection(address(trial), timeout=2) as sock:
-        with pytest.raises(ssl.SSLCertVerificationError):
-            ssl.create_default_context().wrap_socket(sock, server_hostname="127.0.0.1")
+    with socket.create_connection(address(trial), timeout=2) as sock, pytest.raises(ssl.SSLCertVerificationError):
+        ssl.create_default_context().wrap_socket(sock, server_hostname="127.0.0.1")
 
 
 def test_tls_failures_must_end_the_call(nexus):
@@ -865,8 +866,13 @@ def test_unretried_connect_failures_fail_s17(nexus):
     for _ in range(2):                                    # calls that send nothing: the overhead
         run(nexus.prepare("base_url_userinfo"))
     assert run(nexus.prepare("connection_refused")) == []
-    failures = run(nexus.prepare("connection_refused"), "no_retry_connect")
+    # One refused connect takes well under REFUSED_MIN; a loaded machine may stretch one call
+    # past it, so the judge has three tries to see it.
+    tries = [run(nexus.prepare("connection_refused"), "no_retry_connect") for _ in range(3)]
+    failures = next(f for f in [*tries, [("none", "caught in no try")]] if f)
     assert rules_of(failures) == {"S17"} and "not retried, or retried without waiting" in failures[0][1]
+    failures = run(nexus.prepare("connection_reset_on_accept"), "no_retry_connect")
+    assert failures == [("S17a", "1 connection(s), expected 3")]
     # Connects that never complete are not countable either: 3 of them take 3 x timeout. (Only
     # not retrying is sure to show; a halved connect timeout hides in the jitter most of the time.)
     trial = nexus.prepare("connect_timeout")
@@ -942,8 +948,9 @@ def test_close_is_prompt_with_stalled_handlers_and_leaves_nothing():
         socks = []
         for t in trials:                 # clients that never time out
             s = socket.create_connection((url.hostname, url.port))
-            s.sendall(("GET %smicro_deposits HTTP/1.1\r\nHost: x\r\nMD-SESSION-TOKEN: %s\r\n\r\n"
-                       % (urllib.parse.urlsplit(t.fetch["base_url"]).path, t.fetch["token"])).encode())
+            path = urllib.parse.urlsplit(t.fetch["base_url"]).path
+            s.sendall(f"GET {path}micro_deposits HTTP/1.1\r\nHost: x\r\nMD-SESSION-TOKEN: {t.fetch['token']}\r\n\r\n"
+                      .encode())
             socks.append(s)
         idle = socket.create_connection((url.hostname, url.port))   # sends nothing at all
         for name in ("connection_reset_on_accept", "tls_untrusted", "connect_timeout", "connection_refused"):
@@ -953,7 +960,7 @@ def test_close_is_prompt_with_stalled_handlers_and_leaves_nothing():
             time.sleep(0.01)
         start = time.monotonic()
     assert time.monotonic() - start < 1.0
-    for s in socks + [idle]:
+    for s in [*socks, idle]:
         s.close()
     time.sleep(0.1)
     assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []

@@ -75,8 +75,8 @@ KNOBS = {
 }
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_IMF_FIXDATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) (%s) ([0-9]{4}) "
-                          r"([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT" % "|".join(_MONTHS))
+_IMF_FIXDATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) (" + "|".join(_MONTHS) + r") ([0-9]{4}) "
+                          r"([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT")
 _DOTTED_QUAD = re.compile(r"(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})){3}")
 
 
@@ -151,9 +151,9 @@ def _is_loopback(host: str, loose: bool) -> bool:
 
 def _request_bytes(host: str, port: int, scheme: str, path: str, token: str, bugs: set[str]) -> bytes:
     default = 443 if scheme == "https" else 80
-    shown = "[%s]" % host if ":" in host else host
-    lines = ["GET %smicro_deposits HTTP/1.1" % path,
-             "Host: " + (shown if port == default else "%s:%d" % (shown, port)),
+    shown = f"[{host}]" if ":" in host else host
+    lines = [f"GET {path}micro_deposits HTTP/1.1",
+             "Host: " + (shown if port == default else f"{shown}:{port}"),
              "MD-SESSION-TOKEN: " + (token + "x" if "wrong_token" in bugs else token),
              "Content-Type: " + MEDIA_TYPE, "User-Agent: planted-fetch/1", "Connection: close"]
     if "no_accept" not in bugs:
@@ -479,9 +479,9 @@ def redact(text: str, token: str, bugs: Iterable[str] = ()) -> str:
     # Any character may be encoded, in any hex case: match one char or its %XX form each.
     parts = []
     for ch in token:
-        forms = [re.escape(ch)] + ["%" + "".join("[%s%s]" % (c.lower(), c.upper()) for c in "%02X" % b)
+        forms = [re.escape(ch)] + ["%" + "".join(f"[{c.lower()}{c.upper()}]" for c in f"{b:02X}")
                                    for b in ch.encode("utf-8")[:1]]
-        parts.append("(?:%s)" % "|".join(forms))
+        parts.append("(?:" + "|".join(forms) + ")")
     return re.sub("".join(parts), "<token>", text)
 
 
@@ -489,21 +489,21 @@ def _interpret(status: int, headers: list[tuple[str, str]], body: bytes, token: 
     """The reply for a response: the oracle's outcome (S14, S15, S1-S12), with a message that
     shows server text the way clients do (redacted: S22a)."""
     if "narrow_2xx" in bugs and 207 <= status <= 299:
-        return {"ok": False, "error": "http_error", "message": "HTTP %d" % status}
+        return {"ok": False, "error": "http_error", "message": f"HTTP {status}"}
     if "redirect_codes" in bugs and 300 <= status <= 399 and status not in (301, 302, 303, 307, 308):
-        return {"ok": False, "error": "http_error", "message": "HTTP %d" % status}
+        return {"ok": False, "error": "http_error", "message": f"HTTP {status}"}
     outcome = oracle.expect_parse(status, headers, body, False)
     if outcome["ok"]:
         return {"ok": True, "micro_deposits": outcome["micro_deposits"], "drift": outcome["drift"]}
-    text = "HTTP %d" % status
+    text = f"HTTP {status}"
     if 300 <= status <= 399:
-        text += " (Location: %s)" % (_values(headers, "location") or ["none"])[0]
+        text += f" (Location: {(_values(headers, 'location') or ['none'])[0]})"
     elif not 200 <= status <= 299:
         code, said = oracle.error_code_and_message(body)
-        text += " code %s: %s; body %r" % (code, said, body[:200].decode("utf-8", "replace"))
+        text += f" code {code}: {said}; body {body[:200].decode('utf-8', 'replace')!r}"
         request_ids = _values(headers, "x-request-id")
         if request_ids:
-            text += " [request id %s]" % request_ids[0]
+            text += f" [request id {request_ids[0]}]"
     return {"ok": False, "error": outcome["error"], "message": redact(text, token, bugs)}
 
 
@@ -537,7 +537,7 @@ def fetch(message: dict, bugs: Iterable[str] = ()) -> dict:
     bugs = set(bugs)
     unknown = bugs - set(KNOBS)
     if unknown:
-        raise ValueError("unknown knobs %s" % sorted(unknown))
+        raise ValueError(f"unknown knobs {sorted(unknown)}")
     seq, token = message.get("seq"), message["token"]
     started = time.monotonic()
     deadline = None if "ignore_deadline" in bugs else message.get("deadline")
@@ -569,7 +569,7 @@ def fetch(message: dict, bugs: Iterable[str] = ()) -> dict:
             continue
         retryable = error in ("transport_error", "timeout", "rate_limited") or (
             error == "server_error" and status in RETRY_STATUSES)
-        if status == 400 and "retry_400" in bugs or status == 401 and "retry_401" in bugs:
+        if (status == 400 and "retry_400" in bugs) or (status == 401 and "retry_401" in bugs):
             retryable = True
         if error in ("transport_error", "timeout") and "no_retry_transport" in bugs:
             retryable = False
@@ -599,7 +599,7 @@ def handler(*bugs: str) -> Callable[[dict], dict]:
 
     unknown = set(bugs) - set(KNOBS)
     if unknown:
-        raise ValueError("unknown knobs %s" % sorted(unknown))
+        raise ValueError(f"unknown knobs {sorted(unknown)}")
 
     def handle(message: dict) -> dict:
         if message.get("op") == "fetch":

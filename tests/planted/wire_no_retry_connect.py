@@ -1,4 +1,4 @@
-"""Planted bug (S17): does not retry failures before the request was sent (refused, reset at connect)"""
+"""Planted bug (S17a): does not retry failures before the request was sent (refused, reset at connect)"""
 
 from tests.planted._fetch import handler
 

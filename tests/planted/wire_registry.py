@@ -51,9 +51,10 @@ WIRE_PLANTED = {
                                                "retry_after_second_60")),
     "wire_float_retry_after": ("S17c", "http", ("retry_after_fractional",)),
     "wire_int64_retry_after": ("S16", "http", ("retry_after_huge",)),
-    # connection_refused subtracts the cost of a call that sends nothing: two such trials first
-    "wire_no_retry_connect": ("S17", "http", ("token_injection", "base_url_userinfo", "connection_refused",
-                                              "connection_reset_on_accept")),
+    # S17a: the reset port counts 1 connection of 3. (connection_refused names S17 as well when the
+    # call is quick enough, which a loaded machine does not promise.)
+    "wire_no_retry_connect": ("S17a", "http", ("token_injection", "base_url_userinfo", "connection_refused",
+                                               "connection_reset_on_accept")),
     "wire_narrow_2xx": ("S14", "http", ("status_299",)),
     # S22a in the reply: the runner's check finds the percent-encoded token in the message
     "wire_leak_encoded_token": ("S22a", "http", ("error_echoes_token", "redirect_echoes_token")),
