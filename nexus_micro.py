@@ -1331,7 +1331,8 @@ def _request_id(headers: _Headers, secrets: Iterable[str] = ()) -> str | None:
 def _redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret removed, also as a server may echo it encoded (S22a)."""
     for secret in secrets:
-        if secret:
+        # The pattern cannot scan fast (it has no literal prefix): look first for what it needs.
+        if secret and ("%" in text or "&#" in text or "\\u" in text or secret.lower() in text.lower()):
             text = _secret_pattern(secret).sub("<redacted>", text)
     return text
 
@@ -1986,6 +1987,17 @@ def _transport_classes() -> Any:
     class _HTTPSConnection(_Connection, http.client.HTTPSConnection):  # type: ignore[misc]
         pass
 
+    import ssl
+
+    # What a kept-alive connection the server closed while idle fails with, before any answer.
+    _STALE = (
+        http.client.RemoteDisconnected,
+        ConnectionResetError,
+        BrokenPipeError,
+        ConnectionAbortedError,
+        ssl.SSLEOFError,
+    )
+
     class Handler(urllib.request.BaseHandler):
         """urllib's open handler for http and https over pooled keep-alive connections."""
 
@@ -2014,8 +2026,9 @@ def _transport_classes() -> Any:
                     conn.close()
                     # A reused connection the server closed while idle fails before any byte of
                     # an answer: send once more on a new one, not counted as a retry (GET is safe).
+                    # Only those failures: a timeout or a state error of our own is not resent.
                     answered = conn.response is not None and conn.response.nexus_reader.got
-                    if answered or isinstance(exc, socket.timeout):
+                    if answered or not isinstance(exc, _STALE):
                         raise
                     _log.debug("kept-alive connection was closed by the server; sending again on a new one")
             if req.type == "https":
@@ -2064,8 +2077,12 @@ def _default_tls_context() -> Any:
 
 
 def list_microdeposits(session_token: str | None = None, *, strict: bool = False, **options: Any) -> MicrodepositList:
-    """One call of ``GET /micro_deposits``: ``Client(session_token, **options).list_microdeposits()``."""
-    return Client(session_token, **options).list_microdeposits(strict=strict)
+    """One call of ``GET /micro_deposits``: ``Client(session_token, **options).list_microdeposits()``.
+
+    The connection is closed afterwards; to make many calls, keep one ``Client``.
+    """
+    with Client(session_token, **options) as client:
+        return client.list_microdeposits(strict=strict)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -2078,8 +2095,9 @@ examples:
   python -m nexus_micro list --token-file ~/.mx/session --jsonl | jq .status_name
 
 exit codes:
-  0 ok   2 usage   3 unauthorized or session expired   4 other HTTP error
-  5 transport error or timeout   6 malformed response, or drift in --strict mode
+  0 ok   2 usage   3 unauthorized or session expired   4 other HTTP error, redirects included
+  5 transport error or timeout   6 malformed response, response too large, or drift with --strict
+  130 interrupted (Ctrl-C)   141 stdout closed early (| head), as for any Unix tool
 """
 
 _EXIT_CODES = (
@@ -2093,8 +2111,81 @@ _EXIT_CODES = (
 )
 
 
+class _UsageError(Exception):
+    """A problem with the command line or its inputs: one ``error:`` line, exit 2."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``python -m nexus_micro`` command line; returns the exit code."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush cannot complain of the pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests, an embedding)
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command != "list":
+        _parser().print_help(sys.stderr)
+        return 2
+    try:
+        token = _cli_token(args.token_file)
+    except _UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _cli_logging(args.debug)
+    base_url = args.base_url or (PRODUCTION_URL if args.production else INTEGRATION_URL)
+    options = {"timeout": args.timeout, "deadline": args.deadline, "max_retries": args.max_retries}
+    if args.max_response_bytes is not None:
+        options["max_response_bytes"] = args.max_response_bytes
+    try:
+        records = list_microdeposits(token, base_url=base_url, strict=args.strict, **options)
+    except InvalidArgument as exc:
+        print(f"error: {_safe_text(str(exc), token)}", file=sys.stderr)
+        return 2
+    except NexusError as exc:
+        print(f"error: {type(exc).__name__}: {_safe_text(str(exc), token)}", file=sys.stderr)
+        return next((code for cls, code in _EXIT_CODES if isinstance(exc, cls)), 1)
+    if args.verbose:
+        for note in records.drift:
+            print(f"drift: {note}", file=sys.stderr)
+    # A stdout that cannot encode every character (PYTHONIOENCODING=ascii, a cp1252 console):
+    # JSON falls back to \u escapes (lossless), the table to replacement characters.
+    utf8 = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
+    # Small writes: one big write into a pipe closed early (| head) is cut short without an
+    # error (the pipe takes 64 KiB, and the rest is dropped), so the closed pipe would go unseen.
+    if args.json:
+        for line in _json_text(records.to_dict(), utf8, token, indent=2).splitlines():
+            sys.stdout.write(line + "\n")
+    elif args.jsonl:
+        for record in records:
+            sys.stdout.write(_json_text(record.to_dict(), utf8, token) + "\n")
+    else:
+        if not utf8 and hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors="replace")
+        for line in _table(records, token):
+            sys.stdout.write(line + "\n")  # a line at a time: a pipe closed early raises here
+    return 0
+
+
+def _parser() -> Any:
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -2113,83 +2204,124 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--base-url", help=f"API root URL (default {INTEGRATION_URL})")
     server.add_argument("--integration", action="store_true", help=f"use {INTEGRATION_URL} (the default)")
     server.add_argument("--production", action="store_true", help=f"use {PRODUCTION_URL}")
-    ls.add_argument("--timeout", type=float, default=10.0, help="seconds per network wait (default 10)")
+    seconds, count = _cli_number(float, 0), _cli_number(int, -1)
+    ls.add_argument("--timeout", type=seconds, default=10.0, help="seconds per network wait (default 10)")
+    ls.add_argument("--deadline", type=seconds, help="seconds for the whole call, retries included (default none)")
+    ls.add_argument("--max-retries", type=count, default=2, help="retries after a retryable failure (default 2)")
+    ls.add_argument(
+        "--max-response-bytes", type=_cli_number(int, 0), help="refuse larger bodies (default 10485760, 10 MiB)"
+    )
     ls.add_argument("--strict", action="store_true", help="fail (exit 6) when the response drifts from the spec")
     output = ls.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the canonical form as one JSON document")
     output.add_argument("--jsonl", action="store_true", help="print one canonical record per line")
     ls.add_argument("--verbose", action="store_true", help="print drift notes to stderr")
-    args = parser.parse_args(argv)
-    if args.command != "list":
-        parser.print_help(sys.stderr)
-        return 2
-    token = _cli_token(args.token_file)
-    if token is None:
-        print("error: no session token: set MD_SESSION_TOKEN or pass --token-file FILE", file=sys.stderr)
-        return 2
-    base_url = args.base_url or (PRODUCTION_URL if args.production else INTEGRATION_URL)
-    try:
-        records = list_microdeposits(token, base_url=base_url, timeout=args.timeout, strict=args.strict)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except NexusError as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return next((code for cls, code in _EXIT_CODES if isinstance(exc, cls)), 1)
-    if args.verbose:
-        for note in records.drift:
-            print(f"drift: {note}", file=sys.stderr)
-    # A stdout that cannot encode every character (PYTHONIOENCODING=ascii, a cp1252 console):
-    # JSON falls back to \u escapes (lossless), the table to replacement characters.
-    utf8 = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
-    if args.json:
-        json.dump(records.to_dict(), sys.stdout, ensure_ascii=not utf8, indent=2)
-        sys.stdout.write("\n")
-    elif args.jsonl:
-        for record in records:
-            sys.stdout.write(json.dumps(record.to_dict(), ensure_ascii=not utf8) + "\n")
-    else:
-        if not utf8 and hasattr(sys.stdout, "reconfigure"):
-            sys.stdout.reconfigure(errors="replace")
-        sys.stdout.write(_table(records))
-    return 0
+    ls.add_argument("--debug", action="store_true", help="print the nexus_micro log's DEBUG lines to stderr")
+    return parser
+
+
+def _cli_number(kind: type, above: float) -> Callable[[str], Any]:
+    """An argparse type: a finite ``kind`` number greater than ``above``."""
+    import argparse
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not above < value < _FOREVER:
+            raise argparse.ArgumentTypeError(f"not a {'whole ' if kind is int else ''}number above {above:g}: {text!r}")
+        return value
+
+    return convert
+
+
+def _cli_logging(debug: bool) -> None:
+    """Retry lines (INFO) always, and the DEBUG lines with --debug, on stderr as ``nexus_micro: ...``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("nexus_micro: %(message)s"))
+    _log.addHandler(handler)
+    _log.setLevel(logging.DEBUG if debug else logging.INFO)
+    _log.propagate = False
 
 
 def _cli_token(token_file: str | None) -> str | None:
+    """The session token from --token-file or $MD_SESSION_TOKEN; _UsageError when missing or unreadable."""
     import os
 
     if token_file:
         try:
             with open(token_file, encoding="utf-8-sig") as f:  # Notepad writes a BOM
-                return f.read().strip()
+                token = f.read().strip()
         except OSError as exc:
-            print(f"error: cannot read --token-file: {exc.strerror}", file=sys.stderr)
-            return None
-    return os.environ.get("MD_SESSION_TOKEN", "").strip() or None
+            raise _UsageError(f"cannot read --token-file: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise _UsageError("--token-file is not UTF-8 text; save the session token as plain text") from None
+    else:
+        token = os.environ.get("MD_SESSION_TOKEN", "").strip()
+    if not token:
+        raise _UsageError("no session token: set MD_SESSION_TOKEN or pass --token-file FILE")
+    return token
 
 
-def _table(records: MicrodepositList) -> str:
-    """An aligned table for people: account numbers masked, no names or email (S22b)."""
+def _safe_text(text: str, token: str | None) -> str:
+    """Text for a terminal: the token redacted (S22a), control characters escaped (S22c)."""
+    return _shown(_redact(text, (token,) if token else ()))
+
+
+def _json_text(document: Any, utf8: bool, token: str | None, indent: int | None = None) -> str:
+    """Exact JSON, with the characters S22c escapes for terminals written as \\u escapes (the same
+    JSON value), and the token redacted should the server have echoed it into a record (S22a)."""
+    text = json.dumps(document, ensure_ascii=not utf8, indent=indent)  # C0 is escaped by json itself
+    if _UNSAFE_IN_JSON.search(text):
+        text = _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _redact(text, (token,) if token else ())
+
+
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _table(records: MicrodepositList, token: str | None = None) -> list[str]:
+    """An aligned table for people: account numbers masked, no names or email (S22b), server
+    text escaped (S22c), columns aligned by display width."""
     head = ("GUID", "STATUS", "TYPE", "ACCOUNT", "ROUTING", "INSTITUTION", "CREATED", "VERIFIED")
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     for r in records:
-        rows.append(
-            (
-                r.guid or "-",
-                r.status_name or ("-" if r.status is None else str(r.status)),
-                r.account_type_name or ("-" if r.account_type is None else str(r.account_type)),
-                "-" if r.account_number is None else _mask_account(r.account_number),
-                r.routing_number or "-",
-                (r.institution_name or "-")[:30],
-                "-" if r.created_at is None else _format_timestamp(r.created_at)[:16].replace("T", " "),
-                "-" if r.verified_at is None else _format_timestamp(r.verified_at)[:16].replace("T", " "),
-            )
+        cells = (
+            r.guid or "-",
+            r.status_name or ("-" if r.status is None else str(r.status)),
+            r.account_type_name or ("-" if r.account_type is None else str(r.account_type)),
+            "-" if r.account_number is None else _mask_account(r.account_number),
+            r.routing_number or "-",
+            _clip(_safe_text(r.institution_name or "-", token), 30),
+            "-" if r.created_at is None else _format_timestamp(r.created_at)[:16].replace("T", " "),
+            "-" if r.verified_at is None else _format_timestamp(r.verified_at)[:16].replace("T", " "),
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        rows.append(tuple(_safe_text(cell, token) for cell in cells))
+    widths = [max(_width(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths)).rstrip() for row in rows]
     if not records:
         lines.append("(no microdeposits)")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _width(text: str) -> int:
+    """Columns a terminal gives ``text``: East Asian wide and full-width characters take 2,
+    combining marks none."""
+    if text.isascii():
+        return len(text)
+    import unicodedata
+
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text
+    )
+
+
+def _clip(text: str, columns: int) -> str:
+    """``text`` cut to at most ``columns`` display columns."""
+    while _width(text) > columns:
+        text = text[:-1]
+    return text
 
 
 if __name__ == "__main__":
