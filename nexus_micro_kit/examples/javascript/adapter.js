@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// Conformance kit adapter, protocol v1 (nexus_micro_kit/README.md), JSON lines over stdin/stdout.
+// Conformance kit adapter, protocol v1 revision 2 (nexus_micro_kit/README.md), JSON lines over stdin/stdout.
 // Replies may hold big integers, so they are printed with our own stringify (BigInt-exact).
 
 const readline = require('node:readline');
@@ -10,11 +10,21 @@ function write(obj) {
   process.stdout.write(nm.stringify(obj) + '\n');
 }
 
+// Revision 2 features: drift notes on every reply (S11), a deadline (S21b), a token provider (S18).
+const FEATURES = ['drift', 'deadline', 'token_provider'];
+
+// A note as S11 prints it: `index` an integer (our printer writes JS numbers as floats, 0.0).
+const canonicalNote = (n) => ({ index: BigInt(n.index), field: n.field, type: n.type, action: n.action, rule: n.rule });
+
 function outcome(seq, fn) {
   return fn().then(
-    (records) => ({ seq, ok: true, micro_deposits: nm.toCanonical(records) }),
+    (records) => ({ seq, ok: true, micro_deposits: nm.toCanonical(records), drift: records.drift.map(canonicalNote) }),
     (e) => {
-      if (e instanceof nm.NexusError) return { seq, ok: false, error: e.category, message: e.message };
+      if (e instanceof nm.NexusError) {
+        const reply = { seq, ok: false, error: e.category, message: e.message };
+        if (e.category === 'schema_drift' && e.note) reply.drift = [canonicalNote(e.note)]; // the note strict mode raised
+        return reply;
+      }
       return { seq, errored: true, message: `${e && e.name}: ${e && e.message}`, traceback: String(e && e.stack) };
     });
 }
@@ -29,6 +39,7 @@ async function handle(msg) {
         ok: true,
         implementation: { name: 'nexus-micro-js', language: 'javascript', version: nm.VERSION },
         ops: ['parse', 'fetch'],
+        features: FEATURES,
       }, false];
     case 'parse': {
       const body = Buffer.from(msg.body_b64 || '', 'base64');
@@ -38,6 +49,8 @@ async function handle(msg) {
       const opts = { baseUrl: msg.base_url };
       if (msg.timeout !== undefined && msg.timeout !== null) opts.timeout = msg.timeout;
       if (msg.max_response_bytes !== undefined && msg.max_response_bytes !== null) opts.maxResponseBytes = msg.max_response_bytes;
+      if (typeof msg.deadline === 'number') opts.deadline = msg.deadline;
+      if (typeof msg.refresh_token === 'string') opts.tokenProvider = () => msg.refresh_token;
       return [await outcome(seq, () => nm.listMicrodeposits(msg.token, opts)), false];
     }
     case 'stop':

@@ -2,8 +2,8 @@
 // MX Nexus API GET /micro_deposits, second implementation (JavaScript, Node.js 20, no dependencies).
 // Written from spec/SEMANTICS.md (rules S1..S22) and nexus_micro_kit/README.md only.
 
-const http = require('node:http');
-const https = require('node:https');
+const net = require('node:net');
+const tls = require('node:tls');
 const { parseJSON, stringify, jsonType, MAX_INT_DIGITS } = require('./json.js');
 
 const VERSION = '0.1.0';
@@ -291,23 +291,32 @@ function retryAfterSeconds(headers, now = Date.now()) {
   if (/^[0-9]+$/.test(v)) return Number(v); // may be huge; callers compare against the cap
   const m = IMF_RE.exec(v);
   if (!m) return null;
-  const [d, y, h, mi, s] = [m[2], m[4], m[5], m[6], m[7]].map(Number);
+  const [d, y, h, mi, sec] = [m[2], m[4], m[5], m[6], m[7]].map(Number);
   const mo = MONTHS.indexOf(m[3]) + 1;
-  if (d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 60) return null;
+  // S16: impossible dates are ignored; a leap second 60 is read as 59 (the day name is not checked)
+  if (y < 1 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || sec > 60) return null;
+  const s = Math.min(sec, 59);
   const t = daysFromCivil(y, mo, d) * 86400000 + (h * 3600 + mi * 60 + s) * 1000;
   return Math.max(0, (t - now) / 1000);
+}
+
+// S22c: server text in a message has its control characters escaped (C0, DEL, C1, bidi).
+const CONTROLS = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+function shownText(text) {
+  return text.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 // S14 for a non-2xx status: build the error (never throws anything else).
 function statusError(status, headers, body) {
   const info = errorBodyInfo(body || Buffer.alloc(0));
   const extra = { status, code: info.code, serverMessage: info.message };
-  const shown = info.message !== null && info.message.length > 200 ? info.message.slice(0, 200) + '…' : info.message;
-  const detail = `HTTP ${status}${info.code !== null ? ` code ${info.code}` : ''}${shown !== null ? `: ${shown}` : ''}`;
+  const cut = info.message !== null && info.message.length > 200 ? info.message.slice(0, 200) + '…' : info.message;
+  const detail = `HTTP ${status}${info.code !== null ? ` code ${shownText(info.code)}` : ''}` +
+    `${cut !== null ? `: ${shownText(cut)}` : ''}`;
   if (status >= 300 && status <= 399) {
     const location = headerGet(headers, 'location');
     return new NexusError('unexpected_redirect', `S19: ${detail}, redirect not followed` +
-      (location !== null ? ` (Location: ${location})` : ''), { ...extra, location });
+      (location !== null ? ` (Location: ${shownText(location)})` : ''), { ...extra, location });
   }
   if (info.code === '4011') return new NexusError('session_expired', `S14: ${detail}`, extra);
   if (status === 401) return new NexusError('unauthorized', `S14: ${detail}`, extra);
@@ -348,134 +357,375 @@ function validateToken(token) {
   }
 }
 
-function isLoopbackHost(hostname) {
-  if (hostname === 'localhost') return true;
-  if (hostname === '[::1]') return true;
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(hostname);
-  return m !== null && m[1] === '127' && m.slice(2).every((x) => Number(x) <= 255);
+// S13d: a dotted quad in 127.0.0.0/8 written plainly (four decimal parts 0-255, no leading zeros).
+const OCTET = '(?:0|[1-9][0-9]{0,2})';
+const DOTTED_QUAD = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+
+function isLoopbackIPv4(host) {
+  if (!DOTTED_QUAD.test(host)) return false;
+  const parts = host.split('.').map(Number);
+  return parts[0] === 127 && parts.every((p) => p <= 255);
 }
 
-// S13a, S13d. Returns the request URL (a URL object).
+// S13d: [::1] in any spelling of that address ([0::1], [0:0:0:0:0:0:0:1]); no zone id, no
+// IPv4-mapped form.
+function isLoopbackIPv6(bracketed) {
+  const inner = bracketed.slice(1, -1);
+  if (!/^[0-9A-Fa-f:]+$/.test(inner)) return false;
+  const halves = inner.split('::');
+  if (halves.length > 2) return false;
+  const groups = (s) => (s === '' ? [] : s.split(':'));
+  const head = groups(halves[0]);
+  const tail = halves.length === 2 ? groups(halves[1]) : [];
+  if ([...head, ...tail].some((g) => !/^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return false;
+  const all = [...head, ...Array(halves.length === 2 ? missing : 0).fill('0'), ...tail].map((g) => parseInt(g, 16));
+  return all.slice(0, 7).every((g) => g === 0) && all[7] === 1;
+}
+
+function isLoopbackHost(host) {
+  if (host.toLowerCase() === 'localhost') return true;
+  if (host.startsWith('[')) return isLoopbackIPv6(host);
+  return isLoopbackIPv4(host);
+}
+
+/**
+ * S13a, S13d: the request target of a base URL, checked by the rule itself (WHATWG URL parsing
+ * would silently accept `127.1`, strip tabs and normalise hosts). Returns {href, protocol,
+ * hostname, port, path, hostHeader}.
+ */
 function buildUrl(baseUrl) {
   const bad = (why) => new NexusError('invalid_argument', `S13d: bad base URL: ${why}`);
   if (typeof baseUrl !== 'string') throw bad('not a string');
-  // WHATWG URL silently strips surrounding spaces and inner tabs/newlines: refuse them first.
-  if (/[\x00-\x20\x7f]/.test(baseUrl)) throw bad('control character or space');
+  if (!/^[\x21-\x7e]*$/.test(baseUrl)) throw bad('whitespace, a control or a non-ASCII character (percent-encode it)');
   if (baseUrl.includes('?')) throw bad('has a query');
   if (baseUrl.includes('#')) throw bad('has a fragment');
-  let u;
-  try { u = new URL(baseUrl); } catch (e) { throw bad('not an absolute URL'); }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw bad('scheme must be https');
-  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(baseUrl)) throw bad('no authority');
-  const authority = baseUrl.slice(baseUrl.indexOf('//') + 2).split('/')[0];
-  if (authority.includes('@') || u.username || u.password) throw bad('has user info');
-  if (!u.hostname) throw bad('no host');
-  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) throw bad('http is only allowed for a loopback host');
-  const path = u.pathname.endsWith('/') ? u.pathname : u.pathname + '/';
-  return new URL(path + 'micro_deposits', u.origin);
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/]*)(\/.*)?$/.exec(baseUrl);
+  if (m === null) throw bad('not an absolute URL with a host');
+  const scheme = m[1].toLowerCase();
+  if (scheme !== 'https' && scheme !== 'http') throw bad('scheme must be https');
+  const authority = m[2];
+  if (authority.includes('@')) throw bad('has user info');
+  let host;
+  let rest;
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    if (close < 0) throw bad('unclosed [');
+    host = authority.slice(0, close + 1);
+    rest = authority.slice(close + 1);
+  } else {
+    const colon = authority.indexOf(':');
+    host = colon < 0 ? authority : authority.slice(0, colon);
+    rest = colon < 0 ? '' : authority.slice(colon);
+  }
+  if (host === '' || host === '[]') throw bad('no host');
+  let port = scheme === 'https' ? 443 : 80;
+  let portText = '';
+  if (rest !== '') {
+    if (!/^:[0-9]{1,5}$/.test(rest) || Number(rest.slice(1)) < 1 || Number(rest.slice(1)) > 65535) {
+      throw bad('the port must be 1 to 65535');
+    }
+    port = Number(rest.slice(1));
+    portText = `:${port}`;
+  }
+  if (host.startsWith('[') && !/^\[[0-9A-Fa-f:.]+\]$/.test(host)) throw bad('not an IPv6 address (no zone ids)');
+  if (scheme === 'http' && !isLoopbackHost(host)) throw bad('http is only allowed for a loopback host');
+  let path = m[3] || '/';
+  if (!path.endsWith('/')) path += '/';
+  path += 'micro_deposits';
+  return {
+    href: `${scheme}://${host}${portText}${path}`,
+    protocol: `${scheme}:`,
+    hostname: host.startsWith('[') ? host.slice(1, -1) : host,
+    port,
+    path,
+    hostHeader: `${host}${portText}`,
+  };
 }
 
-// S22a: the token never appears in an error's message or properties (a server may echo it).
-function scrub(err, token) {
-  if (!token) return err;
-  const clean = (v) => (typeof v === 'string' && v.includes(token) ? v.split(token).join('[token]') : v);
+// S22a: a secret in any percent-encoded form (some or all characters %HH, hex in any case).
+function secretPattern(secret) {
+  const parts = [];
+  for (const ch of secret) {
+    const hex = Buffer.from(ch, 'utf8').toString('hex').toUpperCase();
+    const encoded = hex.match(/../g).map((h) => '%' + [...h].map((d) => (/[A-F]/.test(d) ? `[${d}${d.toLowerCase()}]` : d)).join('')).join('');
+    parts.push(`(?:${ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}|${encoded})`);
+  }
+  return new RegExp(parts.join(''), 'g');
+}
+
+// S22a: no secret in an error's message or properties (a server may echo it, also encoded).
+function scrub(err, secrets) {
+  const patterns = secrets.filter((s) => typeof s === 'string' && s.length > 0).map(secretPattern);
+  const clean = (v) => (typeof v === 'string' ? patterns.reduce((text, p) => text.replace(p, '[token]'), v) : v);
   err.message = clean(err.message);
-  for (const k of ['serverMessage', 'location', 'code']) if (k in err) err[k] = clean(err[k]);
+  for (const k of Object.keys(err)) err[k] = clean(err[k]);
   return err;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const ERROR_BODY_LIMIT_BYTES = ERROR_BODY_LIMIT;
+const HEAD_LIMIT = 64 * 1024;
+const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
+
+// S20d: the Content-Length of a response: null when absent, a BigInt, or 'bad'.
+function contentLength(headers) {
+  const values = headers.filter(([k]) => k.toLowerCase() === 'content-length').map(([, v]) => v);
+  if (values.length === 0) return null;
+  const parts = values.flatMap((v) => v.split(',').map((p) => p.replace(/^[ \t]+|[ \t]+$/g, '')));
+  if (!parts.every((p) => /^[0-9]+$/.test(p))) return 'bad';
+  const first = BigInt(parts[0]);
+  return parts.every((p) => BigInt(p) === first) ? first : 'bad';
+}
+
+function isChunked(headers) {
+  const codings = headers.filter(([k]) => k.toLowerCase() === 'transfer-encoding')
+    .flatMap(([, v]) => v.split(',')).map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
+  if (codings.length === 0) return null;
+  return codings[codings.length - 1] === 'chunked' ? 'chunked' : 'other';
+}
 
 /**
- * One attempt. Resolves with records, rejects with NexusError.
+ * One attempt over a raw HTTP/1.1 connection (node:net / node:tls): S13 request, S14 interim 1xx,
+ * S20 framing and caps, S21 waits. Resolves with records, rejects with NexusError.
  */
-function attempt(url, token, { timeout, maxResponseBytes, strict }) {
+function attempt(target, token, { timeout, end, maxResponseBytes, strict }) {
   return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : http;
-    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    let settled = false;
+    let sock = null;
     let timer = null;
-    let req = null;
-    const timeoutMs = Math.max(1, Math.round(timeout * 1000));
+    let settled = false;
+    let buf = Buffer.alloc(0);
+    let eof = false;
+    let phase = 'connect';
+    let status = 0;
+    let headers = [];
+    let framing = null; // {kind: 'length', left} | {kind: 'chunked', ...} | {kind: 'close'}
+    const chunks = [];
+    let size = 0;
+    const left = () => end - Date.now();
+
     const finish = (err, value) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (req) req.destroy();
-      if (err) reject(scrub(err, token)); else resolve(value);
+      if (sock) sock.destroy();
+      if (err) reject(err); else resolve(value);
     };
-    // S21a: each wait on the network (connect, headers, each read) is bounded by `timeout`.
-    const arm = () => {
+    const timedOut = (what) => (left() <= 0
+      ? new NexusError('timeout', `S21b: the deadline was spent ${what}`)
+      : new NexusError('timeout', `S21a: ${what} took longer than the timeout of ${timeout} s`));
+    // One wait on the network: at most `timeout`, and never past the deadline (S21a, S21b).
+    const wait = (what, onExpire) => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(new NexusError('timeout', `S21a: no network progress for ${timeout} s`)), timeoutMs);
+      timer = setTimeout(onExpire || (() => finish(timedOut(what))), Math.max(0, Math.min(timeout * 1000, left())));
     };
-    arm();
-    req = mod.request({
-      protocol: url.protocol,
-      hostname,
-      port: url.port || undefined,
-      path: url.pathname,
-      method: 'GET',
-      agent: false,
-      headers: {
-        'MD-SESSION-TOKEN': token,
-        'Accept': MEDIA_TYPE,
-        'Content-Type': MEDIA_TYPE,
-        'User-Agent': USER_AGENT,
-      },
-    });
-    req.on('error', (e) => {
-      // S22a: Node's messages never hold our headers; keep only the code and message.
-      finish(new NexusError('transport_error', `transport: ${e.code || ''} ${e.message}`.trim(), { cause: e.code }));
-    });
-    req.on('response', (res) => {
-      arm();
-      const status = res.statusCode;
-      // Pairs in wire order, duplicates kept (S16: the *first* Retry-After).
-      const headers = [];
-      for (let k = 0; k + 1 < res.rawHeaders.length; k += 2) headers.push([res.rawHeaders[k], res.rawHeaders[k + 1]]);
-      const is2xx = status >= 200 && status <= 299;
+    // S20c: the error body read (at most 64 KiB of it) gives the code; the status decides.
+    const errorOutcome = () => finish(statusError(status, headers, Buffer.concat(chunks).subarray(0, ERROR_BODY_LIMIT_BYTES)));
+
+    function onHead() {
+      for (;;) {
+        const endOfHead = buf.indexOf('\r\n\r\n');
+        if (endOfHead < 0) {
+          if (buf.length > HEAD_LIMIT) finish(new NexusError('transport_error', 'response head over 64 KiB'));
+          else if (eof) finish(new NexusError('transport_error', 'the connection closed before a response'));
+          return;
+        }
+        const lines = buf.subarray(0, endOfHead).toString('latin1').split('\r\n');
+        buf = buf.subarray(endOfHead + 4);
+        const statusLine = /^HTTP\/1\.[01] ([0-9]{3})(?: .*)?$/.exec(lines[0]);
+        if (statusLine === null) { finish(new NexusError('transport_error', 'not an HTTP/1.1 status line')); return; }
+        status = Number(statusLine[1]);
+        headers = [];
+        for (const line of lines.slice(1)) {
+          const h = HEADER_LINE.exec(line);
+          if (h === null) { finish(new NexusError('transport_error', 'a malformed header line')); return; }
+          headers.push([h[1], h[2]]);
+        }
+        // S14: an interim 1xx (not 101) is skipped; the head wait goes on (it is one wait, S21a).
+        if (status >= 100 && status <= 199 && status !== 101) continue;
+        startBody();
+        return;
+      }
+    }
+
+    function startBody() {
+      if (status === 101) { finish(new NexusError('http_error', 'S14: 101 Switching Protocols, never asked for', { status })); return; }
       if (status >= 300 && status <= 399) { finish(statusError(status, headers, Buffer.alloc(0))); return; }
-      const limit = is2xx ? maxResponseBytes : ERROR_BODY_LIMIT;
+      const is2xx = status >= 200 && status <= 299;
+      const chunked = isChunked(headers);
+      const length = contentLength(headers);
       if (is2xx) {
-        const cl = headerGet(headers, 'content-length');
-        if (cl !== null && /^[0-9]+$/.test(cl.trim()) && BigInt(cl.trim()) > BigInt(maxResponseBytes)) {
-          finish(new NexusError('response_too_large', `S20a: Content-Length ${cl.trim()} > ${maxResponseBytes}`));
+        // S20d: one decimal Content-Length (repeats of the same number are fine), not with chunked.
+        if (length === 'bad') { finish(new NexusError('transport_error', 'S20d: malformed or conflicting Content-Length')); return; }
+        if (length !== null && chunked !== null) { finish(new NexusError('transport_error', 'S20d: Content-Length with Transfer-Encoding')); return; }
+        if (chunked === 'other') { finish(new NexusError('transport_error', 'an unknown Transfer-Encoding')); return; }
+        if (length !== null && length > BigInt(maxResponseBytes)) {
+          finish(new NexusError('response_too_large', `S20a: Content-Length ${length} > ${maxResponseBytes}`));
           return;
         }
       }
-      const chunks = [];
-      let size = 0;
-      const done = (complete) => {
-        const body = Buffer.concat(chunks, Math.min(size, limit));
-        if (is2xx) {
-          if (!complete) { finish(new NexusError('transport_error', 'S20b: body cut short')); return; }
-          try {
-            finish(null, parseResponse(status, headers, body, { strict }));
-          } catch (e) {
-            finish(e instanceof NexusError ? e : new NexusError('malformed_response', `S1: ${e.message}`));
+      if (status === 204 || status === 304) framing = { kind: 'length', left: 0 };
+      else if (chunked === 'chunked' && length === null) framing = { kind: 'chunked', need: null };
+      else if (length !== null && length !== 'bad') framing = { kind: 'length', left: Number(length) };
+      else if (!is2xx && (length === 'bad' || chunked !== null)) { errorOutcome(); return; } // S20d: code null at worst
+      else framing = { kind: 'close' };
+      if (is2xx) {
+        phase = 'body';
+        wait('reading the body');
+      } else {
+        // S20c: an error body is ONE wait of `timeout` after the headers, then what arrived decides.
+        phase = 'error';
+        wait('reading the error body', errorOutcome);
+      }
+      onBody();
+    }
+
+    const cap = () => (phase === 'body' ? maxResponseBytes : ERROR_BODY_LIMIT_BYTES);
+
+    // Take body bytes; true when the cap was passed (the caller finishes).
+    function take(bytes) {
+      chunks.push(bytes);
+      size += bytes.length;
+      return size > cap();
+    }
+
+    function bodyDone() {
+      if (phase === 'error') { errorOutcome(); return; }
+      try {
+        finish(null, parseResponse(status, headers, Buffer.concat(chunks), { strict }));
+      } catch (e) {
+        finish(e instanceof NexusError ? e : new NexusError('malformed_response', `S1: ${e.message}`));
+      }
+    }
+
+    function overCap() {
+      if (phase === 'error') { errorOutcome(); return; } // S20c: the rest is discarded
+      finish(new NexusError('response_too_large', `S20a: body over ${maxResponseBytes} bytes`));
+    }
+
+    function cutShort(why) {
+      if (phase === 'error') { errorOutcome(); return; } // S20c: the status still decides
+      finish(new NexusError('transport_error', `S20b: ${why}; retry`));
+    }
+
+    function onBody() {
+      if (framing.kind === 'length') {
+        const n = Math.min(framing.left, buf.length);
+        if (n > 0) {
+          framing.left -= n;
+          if (take(buf.subarray(0, n))) { overCap(); return; }
+          buf = buf.subarray(n);
+        }
+        if (framing.left === 0) bodyDone();
+        else if (eof) cutShort('the body ended before its Content-Length');
+        return;
+      }
+      if (framing.kind === 'close') {
+        if (buf.length > 0) {
+          const full = take(buf);
+          buf = Buffer.alloc(0);
+          if (full) { overCap(); return; }
+        }
+        if (eof) bodyDone();
+        return;
+      }
+      for (;;) { // chunked
+        if (framing.need === null) {
+          const eol = buf.indexOf('\r\n');
+          if (eol < 0) {
+            if (eof || buf.length > 4096) cutShort('broken chunked framing');
+            return;
           }
-        } else {
-          // S20c: the status decides, even when the error body was cut or capped.
-          finish(statusError(status, headers, body));
+          const line = /^([0-9A-Fa-f]{1,16})[ \t]*(?:;.*)?$/.exec(buf.subarray(0, eol).toString('latin1'));
+          if (line === null) { cutShort('broken chunked framing'); return; }
+          buf = buf.subarray(eol + 2);
+          framing.need = parseInt(line[1], 16);
+          if (framing.need === 0) framing.trailers = true;
         }
-      };
-      res.on('data', (chunk) => {
-        if (settled) return;
-        arm();
-        chunks.push(chunk);
-        size += chunk.length;
-        if (size > limit) {
-          if (is2xx) finish(new NexusError('response_too_large', `S20a: body over ${maxResponseBytes} bytes`));
-          else done(true);
+        if (framing.trailers) {
+          const eol = buf.indexOf('\r\n');
+          if (eol < 0) { if (eof) cutShort('broken chunked framing'); return; }
+          const empty = eol === 0;
+          buf = buf.subarray(eol + 2);
+          if (empty) { bodyDone(); return; }
+          continue;
         }
+        if (buf.length < framing.need + 2) {
+          if (eof) cutShort('broken chunked framing');
+          return;
+        }
+        if (buf[framing.need] !== 0x0d || buf[framing.need + 1] !== 0x0a) { cutShort('broken chunked framing'); return; }
+        if (take(buf.subarray(0, framing.need))) { overCap(); return; }
+        buf = buf.subarray(framing.need + 2);
+        framing.need = null;
+      }
+    }
+
+    const pump = () => {
+      if (settled) return;
+      if (phase === 'head') onHead();
+      else if (phase === 'body' || phase === 'error') onBody();
+    };
+
+    const onError = (e) => {
+      if (settled) return;
+      const code = String(e.code || '');
+      if (phase === 'error') { errorOutcome(); return; }
+      if (phase === 'body') { cutShort(`the connection failed (${code})`); return; }
+      // S22a: Node's messages never hold our headers; keep only the code and message.
+      finish(new NexusError('transport_error', `transport: ${code} ${e.message}`.trim(), { cause: code }));
+    };
+
+    const request = Buffer.from([
+      `GET ${target.path} HTTP/1.1`,
+      `Host: ${target.hostHeader}`,
+      `MD-SESSION-TOKEN: ${token}`,
+      `Accept: ${MEDIA_TYPE}`,
+      `Content-Type: ${MEDIA_TYPE}`,
+      `User-Agent: ${USER_AGENT}`,
+      'Connection: close',
+      '', '',
+    ].join('\r\n'), 'latin1');
+
+    const send = () => {
+      phase = 'send';
+      wait('sending the request');
+      sock.write(request, () => {
+        if (settled || phase !== 'send') return;
+        phase = 'head';
+        wait('waiting for the response head'); // one wait, 1xx included (S21a)
+        pump();
       });
-      res.on('end', () => { if (!settled) done(res.complete); });
-      res.on('aborted', () => { if (!settled) done(false); });
-      res.on('error', () => { if (!settled) done(false); });
-      res.on('close', () => { if (!settled) done(res.complete); });
+    };
+
+    wait('connecting');
+    const raw = net.connect({ host: target.hostname, port: target.port });
+    sock = raw;
+    raw.on('error', onError);
+    raw.once('connect', () => {
+      if (settled) return;
+      if (target.protocol !== 'https:') { send(); return; }
+      wait('the TLS handshake');
+      const servername = net.isIP(target.hostname) ? undefined : target.hostname;
+      sock = tls.connect({ socket: raw, servername, ALPNProtocols: ['http/1.1'] });
+      sock.on('error', onError);
+      sock.on('data', onData);
+      sock.on('end', onEnd);
+      sock.once('secureConnect', () => { if (!settled) send(); });
     });
-    req.end();
+    const onData = (chunk) => {
+      if (settled) return;
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      if (phase === 'body') wait('reading the body'); // each read of a 2xx body is its own wait
+      pump();
+    };
+    const onEnd = () => { eof = true; pump(); };
+    if (target.protocol !== 'https:') {
+      raw.on('data', onData);
+      raw.on('end', onEnd);
+    }
+    raw.on('close', () => { eof = true; if (!settled && phase !== 'connect') pump(); if (!settled) onError(new Error('connection closed')); });
   });
 }
 
@@ -491,6 +741,18 @@ function isRetryable(err) {
     default:
       return false;
   }
+}
+
+// S18, S21b: ask the token provider, within the deadline.
+function refreshedToken(tokenProvider, left) {
+  const ask = Promise.resolve().then(() => tokenProvider());
+  if (left() === Infinity) return ask;
+  let timer;
+  const spent = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new NexusError('timeout', 'S21b: the deadline was spent waiting for the token provider')),
+      Math.max(0, left()));
+  });
+  return Promise.race([ask, spent]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -509,43 +771,44 @@ async function listMicrodeposits(token, opts = {}) {
     retryAfterCap = RETRY_AFTER_CAP,
   } = opts;
   validateToken(token);
-  const url = buildUrl(baseUrl);
-  if (!(typeof timeout === 'number' && timeout > 0)) throw new NexusError('invalid_argument', 'timeout must be > 0');
+  const target = buildUrl(baseUrl);
+  if (!(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) throw new NexusError('invalid_argument', 'timeout must be > 0');
+  if (deadline !== null && !(typeof deadline === 'number' && deadline > 0)) throw new NexusError('invalid_argument', 'deadline must be > 0');
   if (!(Number.isInteger(maxResponseBytes) && maxResponseBytes >= 0)) throw new NexusError('invalid_argument', 'bad maxResponseBytes');
   if (!(Number.isInteger(maxRetries) && maxRetries >= 0)) throw new NexusError('invalid_argument', 'bad maxRetries');
 
   const end = deadline === null ? Infinity : Date.now() + deadline * 1000;
-  const left = () => (end - Date.now()) / 1000;
+  const left = () => end - Date.now(); // ms
+  const secrets = [token];
   let refreshed = false;
   let retries = 0;
   let current = token;
   for (;;) {
-    if (left() <= 0) throw new NexusError('timeout', 'S21b: deadline spent');
-    const t = Math.min(timeout, left());
+    if (left() <= 0) throw new NexusError('timeout', 'S21b: the deadline was spent');
     let err;
     try {
-      return await attempt(url, current, { timeout: t, maxResponseBytes, strict });
+      return await attempt(target, current, { timeout, end, maxResponseBytes, strict });
     } catch (e) {
-      err = e;
+      err = scrub(e, secrets);
     }
-    if (err.category === 'timeout' && left() <= 0) throw new NexusError('timeout', 'S21b: deadline spent');
-    // S18: one refresh on 401, not counted against maxRetries.
-    if (tokenProvider && !refreshed && err.status === 401) {
+    // S18: with a token provider, any 401 and any session_expired refresh once (not a retry).
+    if (tokenProvider && !refreshed && (err.category === 'unauthorized' || err.category === 'session_expired')) {
       refreshed = true;
-      current = await tokenProvider();
+      current = await refreshedToken(tokenProvider, left);
       validateToken(current);
+      secrets.push(current);
       continue;
     }
     if (!isRetryable(err) || retries >= maxRetries) throw err;
     let wait;
     if (err.retryAfter !== undefined && err.retryAfter !== null) {
-      // S17b: never before Retry-After; no retry past the cap or the deadline.
-      if (err.retryAfter > retryAfterCap || err.retryAfter > left()) throw err;
+      // S17b: exactly the delay; none past the cap or the deadline (the outcome is this response's).
+      if (err.retryAfter > retryAfterCap || err.retryAfter * 1000 > left()) throw err;
       wait = err.retryAfter;
     } else {
-      // S17c: full jitter.
+      // S17c: full jitter; S21b: a wait that would end after the deadline is not started.
       wait = Math.random() * Math.min(8, 0.5 * 2 ** retries);
-      if (wait > left()) throw new NexusError('timeout', 'S21b: deadline would pass during backoff');
+      if (wait * 1000 > left()) throw err;
     }
     retries++;
     await sleep(wait * 1000);

@@ -233,3 +233,123 @@ test('fetch: S17 retries and S21 timeout', async () => {
   assert.equal(cat2, 'transport_error');
   assert.ok(!String(err.message).includes('tok-123'));
 });
+
+test('S13d: the base URL table', () => {
+  const accepted = ['https://int-data.moneydesktop.com/', 'https://data.moneydesktop.com', 'https://example.com:8443/api/',
+    'HTTPS://data.moneydesktop.com/', 'Http://localhost/', 'http://localhost/', 'http://LOCALHOST:8080/',
+    'http://127.0.0.1:8080/', 'http://127.255.255.254/', 'http://127.0.0.0/', 'http://[::1]:8080/', 'http://[0::1]/',
+    'http://[0:0:0:0:0:0:0:1]/', 'https://[2001:db8::1]/', 'https://10.0.0.1/'];
+  const refused = ['http://example.com/', 'http://10.0.0.1/', 'http://192.168.1.1/', 'http://127.1/', 'http://127.0.1/',
+    'http://0x7f.0.0.1/', 'http://2130706433/', 'http://0177.0.0.1/', 'http://127.000.000.001/', 'http://127.0.0.01/',
+    'http://localhost./', 'http://127.0.0.1./', 'http://[::ffff:127.0.0.1]/', 'http://[::ffff:7f00:1]/',
+    'http://[::1%25lo]/', 'http://[fe80::1%25eth0]/', 'http://localhost:/', 'http://localhost:0/',
+    'http://localhost:65536/', 'http://localhost:+80/', 'http://localhost:8o/', 'ftp://example.com/', '//example.com/',
+    'example.com', 'https:///x', 'https://', 'https://user@example.com/', 'https://@example.com/',
+    'https://example.com/?', 'https://example.com/#', 'https://example.com/a?b=1', 'https://exa mple.com/',
+    'https://example.com/\t', 'https://bücher.example/'];
+  for (const u of accepted) assert.doesNotThrow(() => nm.buildUrl(u), u);
+  for (const u of refused) assert.equal(category(() => nm.buildUrl(u)), 'invalid_argument', u);
+});
+
+test('S22a: the token is redacted in every percent-encoded form', async () => {
+  const token = 'SeCrEt+Tok/1=';
+  const encoded = [token, 'SeCrEt%2BTok%2F1%3D', 'SeCrEt%2bTok/1%3d', '%53%65CrEt+Tok/1='];
+  const s = await rawServer((sock) => {
+    const b = JSON.stringify({ error: { code: 4010, message: `bad token ${encoded.join(' ')}` } });
+    sock.end(`HTTP/1.1 401 No\r\nLocation: /x?t=${encoded[1]}\r\nContent-Length: ${b.length}\r\n\r\n${b}`);
+  });
+  const [cat, err] = await nm.listMicrodeposits(token, { baseUrl: s.url, timeout: 1 }).then((r) => ['ok', r], (e) => [e.category, e]);
+  s.srv.close();
+  assert.equal(cat, 'unauthorized');
+  for (const form of encoded) assert.ok(!err.message.includes(form) && !String(err.serverMessage).includes(form), form);
+});
+
+test('S14/S21a: interim 1xx responses are skipped, 101 is final', async () => {
+  const ok = '{"micro_deposits":[]}';
+  let s = await rawServer((sock) => sock.end('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n' +
+    `HTTP/1.1 200 OK\r\nContent-Length: ${ok.length}\r\n\r\n${ok}`));
+  let [cat] = await fetchCat(s.url);
+  s.srv.close();
+  assert.equal(cat, 'ok');
+  s = await rawServer((sock) => sock.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n'));
+  [cat] = await fetchCat(s.url);
+  s.srv.close();
+  assert.equal(cat, 'http_error');
+  assert.equal(s.seen.length, 1);
+});
+
+test('S20d: Content-Length lists, conflicts and overflow; S20c: error bodies', async () => {
+  const ok = '{"micro_deposits":[]}';
+  const n = ok.length;
+  const cases = [
+    [`Content-Length: ${n}, ${n}\r\n`, 'ok'],
+    [`Content-Length: ${n}\r\nContent-Length: ${n}\r\n`, 'ok'],
+    [`Content-Length: ${n}, ${n + 1}\r\n`, 'transport_error'],
+    [`Content-Length: +${n}\r\n`, 'transport_error'],
+    [`Content-Length: ${n}\r\nTransfer-Encoding: chunked\r\n`, 'transport_error'],
+    ['Content-Length: 99999999999999999999999\r\n', 'response_too_large'],
+  ];
+  for (const [head, want] of cases) {
+    const s = await rawServer((sock) => sock.end(`HTTP/1.1 200 OK\r\n${head}\r\n${ok}`));
+    const [cat] = await fetchCat(s.url, { maxRetries: 0 });
+    s.srv.close();
+    assert.equal(cat, want, head);
+  }
+  // a bad Content-Length on an error: the status decides
+  let s = await rawServer((sock) => sock.end('HTTP/1.1 404 No\r\nContent-Length: x\r\n\r\n{"code":4011}'));
+  let [cat] = await fetchCat(s.url, { maxRetries: 0 });
+  s.srv.close();
+  assert.equal(cat, 'not_found');
+  // an error body that trickles: one wait of `timeout`, then what arrived decides
+  s = await rawServer((sock) => {
+    sock.write('HTTP/1.1 401 No\r\nContent-Length: 1000\r\n\r\n{"code":4011}');
+    const t = setInterval(() => sock.write(' '), 50);
+    sock.on('close', () => clearInterval(t));
+  });
+  const t0 = Date.now();
+  [cat] = await fetchCat(s.url, { timeout: 0.3, maxRetries: 0 });
+  s.srv.close();
+  assert.equal(cat, 'session_expired');
+  assert.ok(Date.now() - t0 < 1500);
+  // at most 64 KiB of an error body is read: past it, the JSON is cut and has no code
+  const big = `{"code":4011,"pad":"${'x'.repeat(65536)}"}`;
+  s = await rawServer((sock) => sock.end(`HTTP/1.1 401 No\r\nContent-Length: ${big.length}\r\n\r\n${big}`));
+  [cat] = await fetchCat(s.url, { maxRetries: 0 });
+  s.srv.close();
+  assert.equal(cat, 'unauthorized');
+});
+
+test('S18: a token provider refreshes once on 401 or 4011 with any status; S21b: deadline', async () => {
+  let s = await rawServer((sock, n, head) => {
+    const fresh = /MD-SESSION-TOKEN: tok-new/i.test(head);
+    if (fresh) sock.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}');
+    else sock.end('HTTP/1.1 400 No\r\nContent-Length: 13\r\n\r\n{"code":4011}');
+  });
+  let [cat] = await fetchCat(s.url, { tokenProvider: () => 'tok-new' });
+  s.srv.close();
+  assert.equal(cat, 'ok');
+  assert.equal(s.seen.length, 2);
+  // a Retry-After past the deadline: no wait is started, the outcome is that response's
+  s = await rawServer((sock) => sock.end('HTTP/1.1 503 No\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n'));
+  const t0 = Date.now();
+  [cat] = await fetchCat(s.url, { deadline: 1 });
+  s.srv.close();
+  assert.equal(cat, 'server_error');
+  assert.equal(s.seen.length, 1);
+  assert.ok(Date.now() - t0 < 900);
+  // a stalled head under a deadline shorter than the timeout: timeout at the deadline
+  s = await rawServer(() => {});
+  [cat] = await fetchCat(s.url, { timeout: 5, deadline: 0.3 });
+  s.srv.close();
+  assert.equal(cat, 'timeout');
+});
+
+test('S16: Retry-After second 60 and impossible dates', () => {
+  const now = Date.UTC(2030, 0, 1, 0, 0, 0);
+  assert.equal(nm.retryAfterSeconds([['Retry-After', 'Tue, 01 Jan 2030 00:00:60 GMT']], now), 59);
+  for (const v of ['Sat, 30 Feb 2030 00:00:00 GMT', 'Tue, 01 Jan 2030 00:00:00 gmt', 'Tue, 00 Jan 2030 00:00:00 GMT',
+    'Tue, 01 Jan 0000 00:00:00 GMT', 'tue, 01 Jan 2030 00:00:00 GMT', '-1', '1.5', '']) {
+    assert.equal(nm.retryAfterSeconds([['Retry-After', v]], now), null, v);
+  }
+  assert.equal(nm.retryAfterSeconds([['Retry-After', '007']], now), 7);
+});
