@@ -272,6 +272,8 @@ TRUNCATED_DECLARED = 1000
 TRUNCATED_SENT = _truncated_prefix(400)
 HTML_BYTES = (b"<!DOCTYPE html>\n<html><head><title>Maintenance</title></head>"
               b"<body><h1>We'll be right back</h1></body></html>\n")
+# The OK body cut after the first record's personal data (S22b): complete framing, invalid JSON.
+PERSONAL_PREFIX = OK_BYTES[:OK_BYTES.index(b'"last_name":"James",') + len(b'"last_name":"James",')]
 ERROR_AT_CAP = _expired_body_of_size(ERROR_BODY_CAP)
 ERROR_OVER_CAP = _expired_body_of_size(ERROR_BODY_CAP + 1)
 HUGE_DIGITS = "99999999999999999999999"           # more than any 64-bit integer
@@ -425,6 +427,10 @@ def serve_no_content_204(h: _Handler, n: int) -> None:
 
 def serve_non_json_200(h: _Handler, n: int) -> None:
     h.respond(200, HTML_BYTES, content_type="text/html; charset=utf-8")
+
+
+def serve_malformed_with_personal_data(h: _Handler, n: int) -> None:
+    h.respond(200, PERSONAL_PREFIX)
 
 
 def serve_session_expired(h: _Handler, n: int) -> None:
@@ -1124,6 +1130,10 @@ _SCENARIOS: list[Scenario] = [
     Scenario("non_json_200", ("S1c", "S14", "S17"),
              "200 with an HTML body -> malformed_response, not retried; 1 request",
              serve_non_json_200, "malformed_response"),
+    Scenario("malformed_with_personal_data", ("S1c", "S22b", "S14", "S17"),
+             "200 whose JSON stops after the first record's email, names and account number (framing "
+             "complete) -> malformed_response, not retried; 1 request; none of that personal data in the "
+             "reply (the runner checks)", serve_malformed_with_personal_data, "malformed_response"),
     Scenario("session_expired", ("S14", "S15", "S18"),
              "401 with error code 4011 -> session_expired, no retry without a token provider; 1 request",
              serve_session_expired, "session_expired", count_rule="S18"),

@@ -307,6 +307,13 @@ def test_token_echoes_are_percent_encoded_in_every_way(nexus):
     assert token not in request_id and urllib.parse.unquote(request_id) == token and "%2b" in request_id
 
 
+def test_malformed_body_carries_personal_data(nexus):
+    status, headers, body = raw_get(nexus.prepare("malformed_with_personal_data"))
+    assert status == 200 and body == srv.PERSONAL_PREFIX and srv.OK_BYTES.startswith(body)
+    assert all(value in body for value in (b"example@example.com", b"Josh", b"James", b"333312345"))
+    assert oracle.expect_parse(200, headers, body, False)["error"] == "malformed_response"
+
+
 def test_non_json_and_204(nexus):
     status, _headers, body = raw_get(nexus.prepare("non_json_200"))
     assert status == 200 and body.startswith(b"<!DOCTYPE html>")

@@ -66,6 +66,7 @@ KNOBS = {
     "no_retry_connect": "does not retry a transport error before any response byte (refused, reset) (S17)",
     "narrow_2xx": "takes only 200-206 as success, other 2xx as http_error (S14)",
     "leak_encoded_token": "redacts the token from messages only as sent, not percent-encoded (S22a)",
+    "excerpt_2xx": "quotes a 2xx body that fails to parse in its message, personal data included (S22b)",
     # misbehaviours for tests/kit/test_server.py
     "wrong_token": "sends the token with an 'x' appended (S13b)",
     "no_accept": "sends no Accept header (S13b)",
@@ -496,6 +497,8 @@ def _interpret(status: int, headers: list[tuple[str, str]], body: bytes, token: 
     if outcome["ok"]:
         return {"ok": True, "micro_deposits": outcome["micro_deposits"], "drift": outcome["drift"]}
     text = f"HTTP {status}"
+    if 200 <= status <= 299 and "excerpt_2xx" in bugs:
+        text += f": {outcome['error']}: {body[:200].decode('utf-8', 'replace')!r}"
     if 300 <= status <= 399:
         text += f" (Location: {(_values(headers, 'location') or ['none'])[0]})"
     elif not 200 <= status <= 299:

@@ -58,6 +58,8 @@ WIRE_PLANTED = {
     "wire_narrow_2xx": ("S14", "http", ("status_299",)),
     # S22a in the reply: the runner's check finds the percent-encoded token in the message
     "wire_leak_encoded_token": ("S22a", "http", ("error_echoes_token", "redirect_echoes_token")),
+    # S22b in the reply: the runner's check finds the OK record's email and names in the message
+    "wire_excerpt_2xx": ("S22b", "http", ("malformed_with_personal_data",)),
 }
 
 # The reference client with no knob: it must pass every run above.
