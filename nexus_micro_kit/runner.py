@@ -17,7 +17,6 @@ import base64
 import contextlib
 import fnmatch
 import functools
-import inspect
 import json
 import os
 import re
@@ -792,11 +791,6 @@ def run_http(adapter: Adapter, config: RunConfig, progress: Progress) -> list[Ca
     return results
 
 
-@functools.lru_cache(maxsize=None)
-def _judge_takes_features(judge: Any) -> bool:
-    return "features" in inspect.signature(judge).parameters
-
-
 def _run_scenario(adapter: Adapter, calls: PhaseCalls, nexus: Any, name: str, server: Any,
                   pii: list[str]) -> CaseResult:
     case_id = f"http:{name}"
@@ -804,7 +798,7 @@ def _run_scenario(adapter: Adapter, calls: PhaseCalls, nexus: Any, name: str, se
     trial = nexus.prepare(name, timeout=2.0)
     rules = list(trial.rules)
     covers = [*rules, "S22a"]
-    needed = tuple(getattr(server, "SCENARIO_FEATURES", {}).get(name, ()))
+    needed = server.SCENARIO_FEATURES.get(name, ())
     missing = [f for f in needed if f not in adapter.features]
     if "fetch" not in adapter.ops:
         return CaseResult(case_id, "http", "http", SKIPPED, rules, "adapter does not implement fetch", covers=covers)
@@ -817,8 +811,7 @@ def _run_scenario(adapter: Adapter, calls: PhaseCalls, nexus: Any, name: str, se
         if feature not in adapter.features:  # never send a member the adapter did not ask for
             request.pop(member, None)
     reply = calls.call(request)
-    judge = type(trial).judge
-    problems = trial.judge(reply, features=adapter.features) if _judge_takes_features(judge) else trial.judge(reply)
+    problems = trial.judge(reply, features=adapter.features)  # the server judges fetch drift lists
     details = {"description": server.SCENARIOS[name], "reply": _reply_summary(reply)}
     if "protocol_error" in reply:
         status, message, named = FAIL, f"protocol {reply['protocol_error']}: {reply['message']}", ["protocol"]
