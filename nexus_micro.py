@@ -490,8 +490,8 @@ class Microdeposit:
     def to_dict(self) -> dict[str, Any]:
         """The canonical JSON-ready form (S12): 17 fields in spec order, then ``extra``."""
         state = self.__dict__
-        # Every record's state is the 17 fields in spec order, then extra and raw (the parser
-        # and the dataclass __init__ both fill it so): a copy is the fastest way to the form.
+        # A full record's state is the 17 fields in spec order, then extra and raw (the parser's
+        # fast path and the dataclass __init__ fill it so): a copy is the fastest way to the form.
         out = state.copy() if len(state) == 19 else dict(zip(_FIELDS, map(state.get, _FIELDS)))
         out.pop("raw", None)
         for name in _TS_FIELDS:
@@ -650,8 +650,10 @@ def _load_json(body: bytes | bytearray | memoryview | str, secrets: Iterable[str
         return _parse_text(text, secrets)
     except RecursionError:
         pass
-    # Python's recursion limit counts the caller's frames too: from deep in a caller's stack a
-    # 10-level body can hit it. Only a fresh stack can tell the body's depth from the caller's.
+    if _text_depth(text) > _MAX_DEPTH:
+        raise MalformedResponse(f"the body nests deeper than {_MAX_DEPTH} levels (S1f)")
+    # Not the body: Python's recursion limit counts the caller's frames too, and from deep in a
+    # caller's stack a 10-level body can reach it. Parse again on a fresh stack.
     doc: dict[str, Any] = _on_fresh_stack(_parse_text_fresh, text, secrets)
     return doc
 
@@ -753,45 +755,51 @@ def _skeleton_containers(doc: dict[str, Any]) -> tuple[int, bool]:
     return count, True
 
 
-class _Height:
-    """What the exact pass's object hook returns in place of an object: its height."""
-
-    __slots__ = ("height",)
-
-    def __init__(self, height: int) -> None:
-        self.height = height
+# Strings and runs of brackets in a JSON text, for the exact pass: strings are matched whole, so
+# that a bracket or quote inside one is not taken for structure; a run of brackets ("[[[", "{}")
+# is one token, which halves the tokens of the hostile bodies that bring the exact pass here.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]+').finditer
+_RUNS: dict[str, tuple[int, int]] = {}  # bracket run -> (depth change, highest depth reached)
 
 
-def _height_of(value: Any) -> int:
-    """Height of a value in the exact pass (objects are already _Height; arrays are walked)."""
-    if type(value) is _Height:
-        return value.height
-    if type(value) is list:
-        return 1 + max(map(_height_of, value), default=0)
-    if type(value) is str and _SURROGATE_CHAR.search(value):
-        raise MalformedResponse("a string holds a lone surrogate escape such as \\ud800 (S1e)")
-    return 0
+def _run_shape(run: str) -> tuple[int, int]:
+    depth = peak = 0
+    for bracket in run:
+        depth += 1 if bracket in "[{" else -1
+        peak = max(peak, depth)
+    if len(_RUNS) < 1024:  # bounded: a hostile body cannot grow it
+        _RUNS[run] = (depth, peak)
+    return depth, peak
 
 
-def _object_height(pairs: list[tuple[str, Any]]) -> _Height:
-    height = 0
-    for key, value in pairs:  # every pair, also those a later duplicate replaces
-        if _SURROGATE_CHAR.search(key):
-            raise MalformedResponse("a member name holds a lone surrogate escape (S1e)")
-        height = max(height, _height_of(value))
-        if height >= _MAX_DEPTH:
-            raise MalformedResponse(f"the body nests deeper than {_MAX_DEPTH} levels (S1f)")
-    return _Height(height + 1)
-
-
-_exact_decoder = json.JSONDecoder(object_pairs_hook=_object_height)
+def _text_depth(text: str) -> int:
+    """S1f on the text itself: the deepest nesting of arrays and objects, also of values a
+    duplicate key replaced (S1g). Stops counting past the limit."""
+    depth = deepest = 0
+    for match in _TOKENS(text):
+        token = match.group()
+        if token[0] != '"':
+            change, peak = _RUNS.get(token) or _run_shape(token)
+            deepest = max(deepest, depth + peak)
+            if deepest > _MAX_DEPTH:
+                break
+            depth += change
+    return deepest
 
 
 def _exact_checks(text: str) -> None:
-    """S1e and S1f over every value in the text, by a second parse that sees every pair."""
-    top = _exact_decoder.decode(text)  # a RecursionError is left to _load_json
-    if top.height > _MAX_DEPTH:
-        raise MalformedResponse(f"the body nests deeper than {_MAX_DEPTH} levels (S1f)")
+    """S1e and S1f over every value in the text, replaced duplicates included, in one scan of
+    its tokens: memory stays flat and nothing recurses, whatever the body."""
+    depth = 0
+    for match in _TOKENS(text):
+        token = match.group()
+        if token[0] != '"':
+            change, peak = _RUNS.get(token) or _run_shape(token)
+            if depth + peak > _MAX_DEPTH:
+                raise MalformedResponse(f"the body nests deeper than {_MAX_DEPTH} levels (S1f)")
+            depth += change
+        elif "\\" in token and _SURROGATE_ESCAPE.search(token) and _SURROGATE_CHAR.search(json.loads(token)):
+            raise MalformedResponse("a string holds a lone surrogate escape such as \\ud800 (S1e)")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -1020,7 +1028,7 @@ def _learn_shape(shape: tuple[Any, ...]) -> int:
 
 def _coerce_fields(obj: dict[str, Any], index: int, notes: list[_Note], strict: bool) -> dict[str, Any]:
     """The general path of S5-S9: any shape, extra fields, coercions; returns the record state."""
-    state: dict[str, Any] = dict.fromkeys(_FIELDS)  # spec order, missing ones None (S5a)
+    state: dict[str, Any] = {}  # only what came: missing fields read as the class default, None (S5a)
     extra: dict[str, Any] = {}
     found: list[_Note] = []
     for name, value in obj.items():
@@ -1053,6 +1061,8 @@ def _coerce_fields(obj: dict[str, Any], index: int, notes: list[_Note], strict: 
     if found:
         found.sort(key=_note_order)
         notes.extend(found)
+    if len(state) == 17:  # all fields came: keep them in spec order, as the fast path does
+        state = {name: state[name] for name in _FIELDS}
     state["extra"] = extra
     return state
 
@@ -1208,11 +1218,22 @@ def _check_base_url(base_url: str) -> str:
         raise InvalidArgument(f"base URL {base_url!r} must not have a query or fragment (S13d)")
     if not host:
         raise InvalidArgument(f"base URL {base_url!r} has no host (S13d); e.g. {INTEGRATION_URL!r}")
+    if not _port_ok(parts.netloc):
+        raise InvalidArgument(f"base URL {base_url!r} has a bad port (S13d): 1 to 5 digits, 1 to 65535")
     if parts.scheme == "http" and not _is_loopback(host):
         raise InvalidArgument(f"base URL {base_url!r} must use https (S13d); plain http is only for loopback hosts")
     if parts.scheme not in ("https", "http"):
         raise InvalidArgument(f"base URL {base_url!r} must use https (S13d)")
     return base_url if base_url.endswith("/") else base_url + "/"
+
+
+def _port_ok(netloc: str) -> bool:
+    """S13d's port: none, or ':' and 1 to 5 ASCII digits from 1 to 65535 (urlsplit takes 0 and 0080)."""
+    rest = netloc[netloc.find("]") + 1 :] if netloc.startswith("[") else netloc[len(netloc.split(":")[0]) :]
+    if not rest:
+        return True
+    port = rest[1:]
+    return rest[0] == ":" and 1 <= len(port) <= 5 and bool(_ASCII_DIGITS(port)) and 1 <= int(port) <= 65535
 
 
 def _is_loopback(host: str) -> bool:
@@ -1298,13 +1319,13 @@ def _retry_after(value: str | None) -> float | None:
         digits = value.lstrip("0") or "0"
         return float(int(digits)) if len(digits) <= 15 else float("inf")  # no int() past 4300 digits
     m = _IMF_FIXDATE(value)
-    if m is None:
+    if m is None or m.group(6) > "60":
         return None
     day, month, year, hour, minute, second = m.groups()
     try:
         when = _dt.datetime(
-            int(year), _MONTHS.index(month) + 1, int(day), int(hour), int(minute), int(second), tzinfo=_UTC
-        )
+            int(year), _MONTHS.index(month) + 1, int(day), int(hour), int(minute), min(int(second), 59), tzinfo=_UTC
+        )  # second 60 (a leap second) is read as 59 (S16); 61 and more stay impossible
     except ValueError:  # Feb 30, hour 25, year 0000
         return None
     return max(0.0, (when - _dt.datetime.now(_UTC)).total_seconds())
@@ -1762,7 +1783,7 @@ def _exchange(
         headers = list(response.msg.items())
         body = _read_body(response, status, max_bytes, per_read, ends)
     except BaseException:
-        conn.close()  # not read to the end, or broken: never reused
+        conn.discard()  # not read to the end, or broken: never reused
         raise
     conn.release(response)
     return status, headers, body
@@ -1978,7 +1999,13 @@ def _transport_classes() -> Any:
                 response.close()  # before 3.13 a response read to its Content-Length stays open
                 self.pool.put(self.key, self)
             else:
-                self.close()  # type: ignore[attr-defined]
+                self.discard()
+
+        def discard(self) -> None:
+            """Close for good, now: the response's file holds the socket open until it is closed too."""
+            if self.response is not None:
+                self.response.close()
+            self.close()  # type: ignore[attr-defined]
 
     # response_class is a method here (it records the response), a class attribute in http.client.
     class _HTTPConnection(_Connection, http.client.HTTPConnection):  # type: ignore[misc]
@@ -2023,7 +2050,7 @@ def _transport_classes() -> Any:
                 try:
                     return self._send_on(conn, req, headers)
                 except (OSError, http.client.HTTPException) as exc:
-                    conn.close()
+                    conn.discard()
                     # A reused connection the server closed while idle fails before any byte of
                     # an answer: send once more on a new one, not counted as a retry (GET is safe).
                     # Only those failures: a timeout or a state error of our own is not resent.
@@ -2042,7 +2069,7 @@ def _transport_classes() -> Any:
             try:
                 return self._send_on(conn, req, headers)
             except BaseException:
-                conn.close()
+                conn.discard()
                 raise
 
         def _send_on(self, conn: Any, req: Any, headers: dict[str, str]) -> Any:
