@@ -47,6 +47,32 @@ CASES = [
     ("skip", b'{"micro_deposits": [1, {"micro_deposit": null}]}', False),
 ]
 
+# S9 by the fast path (datetime.fromisoformat on 3.11+) and by the portable one must agree on
+# every string, and every interpreter must give the same results: mutate valid timestamps at
+# each position (replace, delete, insert) with the characters that matter to S9.
+BASES = [
+    "2021-09-01T18:29:06.000Z", "2021-10-22T21:44:38.000+05:30", "2021-02-28T23:59:59Z",
+    "2024-02-29T00:00:00-00:00", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+    "2021-09-01t18:29:06.123456z", "2021-04-30T12:00:00.5+23:59", "2100-02-28T00:00:00.123456-12:00",
+]  # fmt: skip
+CHARS = "0123456789-:Tt .Zz+,W\u0661"
+strings = set(BASES)
+for base in BASES:
+    for i in range(len(base) + 1):
+        strings.add(base[:i] + base[i + 1 :])
+        for c in CHARS:
+            strings.add(base[:i] + c + base[i + 1 :])
+            strings.add(base[:i] + c + base[i:])
+disagree, outputs = [], []
+for text in sorted(strings):
+    slow = nm._parse_timestamp(text)[0]
+    canonical = nm._canonical_timestamp(text)
+    if nm._to_datetime(text) != slow or canonical != (slow, None if slow is None else nm._format_timestamp(slow)):
+        disagree.append(text)
+    outputs.append(canonical[1])
+print(json.dumps({"case": "timestamp-differential", "result": {"strings": len(strings), "disagree": disagree[:20]}}))
+print(json.dumps({"case": "timestamp-canonical", "result": outputs}))
+
 for name, body, strict in CASES:
     try:
         out = nm.parse_microdeposits(body, strict=strict).to_dict()

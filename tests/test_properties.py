@@ -118,3 +118,21 @@ def test_s12_canonical_output_parsed_again_is_unchanged(doc: dict) -> None:
     again = nm.parse_microdeposits(json.dumps(again_body), strict=True)
     assert again.to_dict() == first
     assert again.drift == ()
+
+
+# S9 has two implementations: the portable one, and datetime.fromisoformat behind a strict pattern
+# on 3.11+ (fast). They must agree on every string: random strings near the timestamp grammar.
+timestamp_like = st.text(alphabet="0123456789-:Tt.Zz+ ,W", min_size=18, max_size=34) | st.builds(
+    lambda y, mo, d, h, mi, s, frac, zone: f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac}{zone}",
+    st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 24), st.integers(0, 60),
+    st.integers(0, 60), st.sampled_from(["", ".1", ".123", ".123456", ".1234567", ".123456789", ".1234567890", "."]),
+    st.sampled_from(["", "Z", "z", "+00:00", "-00:00", "+05:30", "-23:59", "+24:00", "+05:60", "+0530", "+05"]),
+)  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(timestamp_like)
+def test_s9_fast_and_portable_timestamp_paths_agree(text: str) -> None:
+    slow = nm._parse_timestamp(text)[0]
+    assert nm._to_datetime(text) == slow
+    assert nm._canonical_timestamp(text) == (slow, None if slow is None else nm._format_timestamp(slow))
