@@ -23,6 +23,7 @@ import io
 import json
 import os
 import queue
+import select
 import shlex
 import signal
 import subprocess
@@ -47,8 +48,6 @@ FETCH_TIMEOUT = 30.0
 START_TIMEOUT = 10.0
 STDERR_TAIL_BYTES = 16 * 1024  # the session's tail, for a start failure
 STDERR_CASE_BYTES = 1024 * 1024  # what one call may write to stderr and still be searched whole (S22a)
-STDERR_SETTLE = 0.03  # quiet time that ends a wait for the stderr reader to catch up with a reply
-STDERR_SETTLE_MAX = 0.5
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer stdout line is garbage (and would exhaust memory)
 _TOO_LONG = b"<line too long>"  # what the reader thread queues for such a line
 
@@ -127,11 +126,9 @@ class StderrLog:
         self.tail = bytearray()
         self.case = bytearray()
         self.case_dropped = 0  # bytes of this case past STDERR_CASE_BYTES
-        self.last_write = 0.0  # time.monotonic() of the last bytes received
 
     def write(self, data: bytes) -> None:
         with self.lock:
-            self.last_write = time.monotonic()
             self.tail += data
             del self.tail[:-STDERR_TAIL_BYTES]
             room = STDERR_CASE_BYTES - len(self.case)
@@ -151,6 +148,41 @@ class StderrLog:
     def text_tail(self) -> str:
         with self.lock:
             return self.tail.decode("utf-8", "replace")
+
+
+class StderrPipe:
+    """The read end of one adapter process's stderr pipe, non-blocking, drained into a StderrLog
+    by the reader thread and by SubprocessAdapter.case_stderr()."""
+
+    def __init__(self, stream: Any, log: StderrLog):
+        self.stream = stream
+        self.fd = stream.fileno()
+        os.set_blocking(self.fd, False)
+        self.log = log
+        self.reading = threading.Lock()  # held while bytes move from the pipe into the log
+        self.closed = False  # once closed, the descriptor number may belong to another file
+
+    def drain(self) -> bool:
+        """Move every byte waiting in the pipe into the log; False at end of file. Both drainers
+        hold `reading`, so when a drain returns, whatever the adapter wrote before it is in the
+        log: no thread holds bytes it read but has not appended yet."""
+        with self.reading:
+            while not self.closed:
+                try:
+                    data = os.read(self.fd, 65536)
+                except BlockingIOError:
+                    return True
+                except OSError:
+                    return False
+                if not data:
+                    return False
+                self.log.write(data)
+            return False
+
+    def close(self) -> None:
+        with self.reading:
+            self.closed = True
+            _close_quietly(self.stream)
 
 
 class Adapter:
@@ -238,6 +270,7 @@ class SubprocessAdapter(Adapter):
         self.seq = 0
         self.proc: subprocess.Popen | None = None
         self.stderr_reader: threading.Thread = threading.Thread()
+        self.stderr_pipe: StderrPipe | None = None
         self.lines: queue.Queue = queue.Queue()
 
     def open(self) -> None:
@@ -262,8 +295,8 @@ class SubprocessAdapter(Adapter):
         _LIVE.add(self)
         self.lines = queue.Queue()
         threading.Thread(target=_pump_lines, args=(self.proc.stdout, self.lines), daemon=True).start()
-        self.stderr_reader = threading.Thread(target=_pump_stderr, args=(self.proc.stderr, self.stderr),
-                                              daemon=True)
+        self.stderr_pipe = StderrPipe(self.proc.stderr, self.stderr)
+        self.stderr_reader = threading.Thread(target=_pump_stderr, args=(self.stderr_pipe,), daemon=True)
         self.stderr_reader.start()
         self.seq = 0
         # A slow starter (a JVM, `cargo run`) gets at least the per-case limit to answer start.
@@ -281,6 +314,8 @@ class SubprocessAdapter(Adapter):
                 self._spawn()
             except AdapterStartError as exc:
                 return failure(CRASH, f"adapter could not be restarted: {exc}")
+        if self.stderr_pipe is not None:
+            self.stderr_pipe.drain()  # what came before this call belongs to the one before
         self.stderr.mark()
         reply = self._exchange(request, self.timeout_for(request["op"]))
         if reply.get("protocol_error") in (CRASH, HANG, WRONG_SEQ) or (
@@ -290,13 +325,10 @@ class SubprocessAdapter(Adapter):
         return reply
 
     def case_stderr(self) -> str:
-        """What the adapter wrote to stderr during the last call. The reader thread may lag
-        behind the reply line, so wait until stderr has been quiet for STDERR_SETTLE."""
-        give_up = time.monotonic() + STDERR_SETTLE_MAX
-        while self.stderr_reader.is_alive() and time.monotonic() < give_up:
-            if time.monotonic() - self.stderr.last_write >= STDERR_SETTLE:
-                break
-            time.sleep(STDERR_SETTLE / 3)
+        """What the adapter wrote to stderr during the last call: the reply came after it, so
+        draining the pipe now (beside the reader thread) gets all of it, without waiting."""
+        if self.stderr_pipe is not None:
+            self.stderr_pipe.drain()
         return self.stderr.since_mark()
 
     def _exchange(self, request: dict, timeout: float) -> dict:
@@ -418,17 +450,21 @@ def _pump_lines(stream: Any, sink: queue.Queue) -> None:
     sink.put(None)
 
 
-def _pump_stderr(stream: Any, log: StderrLog) -> None:
-    """Reader thread: stderr into `log` as it arrives (not by lines: a token written without a
-    newline still counts for the call that wrote it); owns the stream."""
-    read = getattr(stream, "read1", None) or stream.read
+def _pump_stderr(pipe: StderrPipe) -> None:
+    """Reader thread: stderr into the log as it arrives (not by lines: a token written without a
+    newline still counts for the call that wrote it); waits with poll() on the non-blocking
+    pipe, and closes it at end of file."""
     try:
-        for raw in iter(lambda: read(65536), b""):
-            log.write(raw)
+        poller = select.poll()  # not select(): it fails for descriptors past FD_SETSIZE
+        poller.register(pipe.fd, select.POLLIN)
+        while True:
+            poller.poll(1000)
+            if not pipe.drain():
+                break
     except (OSError, ValueError):
         pass
     finally:
-        _close_quietly(stream)
+        pipe.close()
 
 
 def _close_quietly(stream: Any) -> None:
