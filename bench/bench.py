@@ -11,6 +11,8 @@ memory, and `python -c "import json, dataclasses, datetime, enum, logging"` for 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime
 import gc
 import json
 import os
@@ -53,6 +55,42 @@ def make_body(n: int) -> bytes:
             }
         )
     return json.dumps({"micro_deposits": items}).encode()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Naive:
+    """What a user would write with the standard library alone (no S1-S12 rules): a baseline."""
+
+    account_name: object = None
+    account_number: object = None
+    account_type: object = None
+    account_type_name: object = None
+    created_at: object = None
+    email: object = None
+    error_code: object = None
+    error_message: object = None
+    first_name: object = None
+    guid: object = None
+    institution_name: object = None
+    last_name: object = None
+    routing_number: object = None
+    status: object = None
+    status_name: object = None
+    updated_at: object = None
+    verified_at: object = None
+
+
+def naive_stdlib(body: bytes) -> list:
+    """json.loads, a frozen dataclass(**kw) per record and datetime.fromisoformat (3.11+)."""
+    fromiso = datetime.datetime.fromisoformat
+    out = []
+    for item in json.loads(body)["micro_deposits"]:
+        kw = item["micro_deposit"]
+        for name in ("created_at", "updated_at", "verified_at"):
+            if kw.get(name):
+                kw[name] = fromiso(kw[name])
+        out.append(_Naive(**kw))
+    return out
 
 
 def per_call(fn, body: bytes, number: int) -> float:
@@ -99,6 +137,53 @@ def peak_memory(n: int) -> None:
         print(f"  {name:<34} {peak / 1e6:8.1f} MB   {peak / body_len:4.1f}x body   {peak / results['json.loads']:5.2f}x json.loads")
 
 
+# Hostile bodies just under the default 10 MiB cap (issue: any body under the cap parses in at
+# most 10x the time and 3x the peak memory of json.loads on the same bytes).
+HOSTILE_SHAPES = {
+    "skipped items [1,1,...]": ('{"micro_deposits":[', "1,", "1]}"),
+    "empty items [{},{},...]": ('{"micro_deposits":[', "{},", "{}]}"),
+    "empty records": ('{"micro_deposits":[', '{"micro_deposit":{}},', '{"micro_deposit":{}}]}'),
+    "one coercion per record": ('{"micro_deposits":[', '{"micro_deposit":{"status":"1"}},', '{"micro_deposit":{}}]}'),
+    "{} extras": ('{"micro_deposits":[{"micro_deposit":{"x":[', "{},", "{}]}}]}"),
+    "duplicate top-level keys": ("{", '"micro_deposits":[],', '"micro_deposits":[]}'),
+    "deep wide arrays": ('{"micro_deposits":[{"micro_deposit":{"x":[', "[[[[[[[[[[1]]]]]]]]]],", "1]}}]}"),
+}
+
+
+def hostile_body(name: str, size: int = 10 * 1024 * 1024) -> bytes:
+    prefix, unit, suffix = HOSTILE_SHAPES[name]
+    return (prefix + unit * ((size - len(prefix) - len(suffix)) // len(unit)) + suffix).encode()
+
+
+def hostile(rounds: int) -> None:
+    """Time (parse, then len(.drift)) and peak memory against json.loads, per hostile shape."""
+    code = (
+        "import sys, json, tracemalloc; sys.path.insert(0, {root!r}); import nexus_micro, bench.bench as b; "
+        "body = b.hostile_body({name!r}); tracemalloc.start(); r = {call}(body); "
+        "print(tracemalloc.get_traced_memory()[1])"
+    )
+    print(f"hostile bodies under the 10 MiB cap, {rounds} interleaved rounds (time), tracemalloc peaks (memory):")
+    for name in HOSTILE_SHAPES:
+        body = hostile_body(name)
+        times: dict[str, list[float]] = {"json.loads": [], "parse + drift": []}
+        for _ in range(rounds):
+            times["json.loads"].append(per_call(json.loads, body, 1))
+            times["parse + drift"].append(per_call(lambda b: len(nexus_micro.parse_microdeposits(b).drift), body, 1))
+        ratio = statistics.median(t / b for t, b in zip(times["parse + drift"], times["json.loads"]))
+        peaks = {}
+        for label, call in (("json.loads", "json.loads"), ("parse", "nexus_micro.parse_microdeposits")):
+            out = subprocess.run(
+                [sys.executable, "-c", code.format(root=str(ROOT), name=name, call=call)],
+                cwd=ROOT, capture_output=True, text=True, check=True,
+            ).stdout  # fmt: skip
+            peaks[label] = int(out)
+        print(
+            f"  {name:<26} json.loads {statistics.median(times['json.loads']) * 1e3:7.0f} ms  "
+            f"time {ratio:5.2f}x (target <= 10x)   peak {peaks['json.loads'] / 1e6:6.1f} MB -> "
+            f"{peaks['parse'] / 1e6:6.1f} MB = {peaks['parse'] / peaks['json.loads']:4.2f}x (target <= 3x)"
+        )
+
+
 def import_time(runs: int) -> None:
     """Wall time of a fresh `python -c "import ..."`, interleaved, medians.
 
@@ -138,10 +223,15 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--only-import", action="store_true")
     parser.add_argument("--import-runs", type=int, default=40)
+    parser.add_argument("--skip-hostile", action="store_true", help="skip the hostile-body shapes")
+    parser.add_argument("--only-hostile", action="store_true")
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, nexus_micro {nexus_micro.__version__}")
     if args.only_import:
         import_time(args.import_runs)
+        return
+    if args.only_hostile:
+        hostile(max(3, args.rounds // 5))
         return
     contenders = {"nexus_micro.parse_microdeposits": nexus_micro.parse_microdeposits}
     fields = nexus_micro._FIELDS
@@ -150,6 +240,8 @@ def main() -> None:
     ]
     contenders["  ...then to_dict() (canonical)"] = lambda body: [r.to_dict() for r in nexus_micro.parse_microdeposits(body)]
     contenders["  ...strict=True"] = lambda body: nexus_micro.parse_microdeposits(body, strict=True)
+    if sys.version_info >= (3, 11):  # fromisoformat takes "Z" from 3.11 on
+        contenders["json.loads + frozen dataclass (naive)"] = naive_stdlib
     if args.pydantic:
         import importlib
 
@@ -160,6 +252,8 @@ def main() -> None:
         compare("parse", n, contenders, args.rounds)
     if not args.skip_memory:
         peak_memory(100_000)
+    if not args.skip_hostile:
+        hostile(max(3, args.rounds // 5))
     import_time(args.import_runs)
 
 
