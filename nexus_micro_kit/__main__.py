@@ -207,18 +207,21 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
                                     fetch_timeout=3 * args.timeout)
     progress = runner.Progress() if args.quiet else report.StderrProgress()
     if not args.quiet:
-        print(f"conformance: {adapter.description} ({'subprocess' if impl else 'in-process'}), "
+        print(f"nexus-micro-kit: {adapter.description} ({'subprocess' if impl else 'in-process'}), "
               f"seed {seed}", file=sys.stderr)
     try:
         result = runner.run(adapter, config, progress)
     except protocol.AdapterStartError as exc:
-        print(f"conformance: the adapter could not be started: {exc}", file=sys.stderr)
+        print(f"nexus-micro-kit: the adapter could not be started: {exc}", file=sys.stderr)
         tail = adapter.stderr_tail()
         if tail:
             print(tail, file=sys.stderr)
         return 2
     except ValueError as exc:
         parser.error(str(exc))
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (runner.Interrupted carries .signum)
+        print("nexus-micro-kit: interrupted; the adapter was stopped", file=sys.stderr)
+        return 128 + getattr(exc, "signum", 2)
     sys.stdout.write(report.text_summary(result))
     if args.json:
         report.write_json(result, args.json)

@@ -42,7 +42,7 @@ send its retry on the same connection; every response after which no request is 
 its connection, so that no trial's connection is reused by the next trial.
 
 Scenarios are data (`_SCENARIOS`, in run order) plus one small `serve_*` function each; find
-one by its name. `scenarios_markdown()` renders them as the table of scenarios.md. Standard
+one by its name. `scenarios_markdown()` renders them as the scenario table of the kit README. Standard
 library only; `python -m nexus_micro_kit serve` calls `serve()`.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ ERROR_BODY_CAP = 65536                # S20c: error bodies are read up to 64 KiB
 RETRY_AFTER_CAP = 60                  # S17b
 SLACK = 0.15                          # allowed on top of every upper time bound: connection set-up and
                                       # scheduling of client and server threads. Measured on a loaded
-                                      # 2-core machine: at most 0.03 s (see scenarios.md). Small enough
+                                      # 2-core machine: at most 0.03 s (see the kit README, "HTTP scenarios"). Small enough
                                       # to catch a Retry-After waited twice or with jitter added
 EARLY = 0.02                          # a retry may arrive this much before its Retry-After delay (two
                                       # clocks read on two threads)
@@ -2293,7 +2293,7 @@ class FakeNexus:
 
 
 # --------------------------------------------------------------------------------------------
-# python -m nexus_micro_kit serve, and scenarios.md
+# python -m nexus_micro_kit serve, and the kit README's scenario table
 # --------------------------------------------------------------------------------------------
 
 def serve(host: str = "127.0.0.1", port: int = 0) -> None:
@@ -2316,7 +2316,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
 
 
 def scenarios_markdown() -> str:
-    """The table of nexus_micro_kit/scenarios.md, from the scenario data (tests keep it current)."""
+    """The scenario table of nexus_micro_kit/README.md, from the scenario data (tests keep it current)."""
     rows = ["| scenario | the server does -> expected outcome; what is judged | requests | timeout | "
             "features | rules |", "|---|---|---|---|---|---|"]
     for s in _SCENARIOS:

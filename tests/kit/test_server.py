@@ -420,8 +420,8 @@ def test_serve_prints_base_urls_and_commands(capsys, monkeypatch):
     assert "\r" not in out                               # the injected token is quoted, not printed raw
 
 
-def test_scenarios_md_is_current():
-    text = (ROOT / "nexus_micro_kit" / "scenarios.md").read_text(encoding="utf-8")
+def test_kit_readme_lists_every_scenario():
+    text = (ROOT / "nexus_micro_kit" / "README.md").read_text(encoding="utf-8")
     assert srv.scenarios_markdown() in text, "regenerate the table: python -c 'from nexus_micro_kit import " \
                                              "server; print(server.scenarios_markdown())'"
     assert f"SLACK = {srv.SLACK:g} s" in text

@@ -1,7 +1,7 @@
 """Planted bugs: small adapters, each with exactly ONE bug, that the kit must be shown to catch.
 
 Most wrap the bundled adapter `nexus_micro_kit.adapters.nexus_micro.handle` and corrupt its input or
-output; the fetch bugs use `_fetch.fetch`, a small urllib client with one knob turned. See
+output; the fetch bugs use `_fetch.fetch`, a small raw-socket reference client with one knob turned. See
 `PLANTED` for each module's bug and the rule id the kit must name.
 """
 
