@@ -402,7 +402,7 @@ class _Timestamp:
         state = obj.__dict__
         value = state.get(self.name)
         if type(value) is str:
-            value = _to_datetime(value)
+            value = _fast_datetime(value) or _parse_timestamp(value)[0]  # _to_datetime, one call less
             state[self.name] = value  # cache: equal for every reader, so safe across threads
         return value
 
@@ -918,8 +918,7 @@ def _fast_datetime(text: str) -> _dt.datetime | None:
 
 def _to_datetime(text: str) -> _dt.datetime | None:
     """S9: the UTC datetime of a timestamp string, or None (S9d, S9e)."""
-    value = _fast_datetime(text)
-    return value if value is not None else _parse_timestamp(text)[0]
+    return _fast_datetime(text) or _parse_timestamp(text)[0]  # a datetime is always true
 
 
 def _canonical_timestamp(text: str) -> tuple[_dt.datetime | None, str | None]:
