@@ -120,7 +120,8 @@ class SchemaDrift(NexusError):
 
     def __init__(self, message: str, drift: Drift) -> None:
         super().__init__(message)
-        self.drift = drift
+        # Without the value that came: it is the body's (the token echoed, personal data; S22).
+        self.drift = dataclasses.replace(drift, got=None) if drift.got is not None else drift
 
 
 class HTTPError(NexusError):
@@ -511,6 +512,7 @@ class MicrodepositList(tuple):  # type: ignore[type-arg]
     raw: Mapping[str, Any]
     _notes: list[_Note]
     _runs: list[tuple[int, int]]
+    _items: list[Any]
     _lazy: bool
     _drift: _DriftNotes | None
 
@@ -526,6 +528,7 @@ class MicrodepositList(tuple):  # type: ignore[type-arg]
                  for d in drift]
         self._notes = sorted(notes, key=_note_order)
         self._runs = []
+        self._items = []
         self._lazy = False
         self._drift = None
         return self
@@ -541,9 +544,12 @@ class MicrodepositList(tuple):  # type: ignore[type-arg]
             if self._lazy:  # lenient parsing left timestamp strings unchecked: note them now
                 notes = notes + _lazy_timestamp_notes(self, self._runs)
                 notes.sort(key=_note_order)
-            items = self.raw.get("micro_deposits") if isinstance(self.raw, dict) else None
-            self._drift = _DriftNotes(notes, self._runs, items if type(items) is list else [])
+            self._drift = _DriftNotes(notes, self._runs, self._items)
         return self._drift
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its parts, without the drift view (a cache): pickles with every protocol.
+        return (_result, (list(self), self._notes, self._runs, self.raw, self._lazy, self._items))
 
     def __repr__(self) -> str:
         return f"MicrodepositList({len(self)} record(s), {len(self.drift)} drift note(s))"
@@ -703,11 +709,13 @@ def _decode_body(body: bytes | bytearray | memoryview | str) -> str:
         if _SURROGATE_CHAR.search(text):
             raise MalformedResponse("the body holds a lone surrogate code point, not Unicode text (S1b)")
     elif isinstance(body, (bytes, bytearray, memoryview)):
+        data = bytes(body)
+        bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # S1a: one BOM removed
         try:
-            text = bytes(body).decode("utf-8-sig")  # S1a: strict UTF-8, one BOM removed
+            text = (data[3:] if bom else data).decode("utf-8")  # strict; "utf-8-sig" runs in Python, this in C
         except UnicodeDecodeError as exc:
             raise MalformedResponse(
-                f"the body is not valid UTF-8 at byte {exc.start} (S1a); is the server sending JSON?"
+                f"the body is not valid UTF-8 at byte {exc.start + bom} (S1a); is the server sending JSON?"
             ) from None
     else:
         raise TypeError(f"body must be bytes or str, not {type(body).__name__}")
@@ -1080,6 +1088,11 @@ def parse_microdeposits(body: bytes | str, *, strict: bool = False) -> Microdepo
         return _parse_body(body, strict, ())
     except NexusError as exc:
         error = exc
+    except RecursionError:  # the caller's stack was nearly full (S1: never a bare RecursionError)
+        outcome = _from_fresh_stack(_parse_body, body, strict, ())
+        if not isinstance(outcome, NexusError):
+            return outcome  # type: ignore[no-any-return]
+        error = outcome
     raise _detached(error)
 
 
@@ -1144,7 +1157,7 @@ def _parse_body(body: bytes | str, strict: bool, secrets: Iterable[str]) -> Micr
                 raise SchemaDrift(f"strict mode: {note}; the server drifted from the spec", note)
     if skipped_from >= 0:
         runs.append((skipped_from, len(items)))
-    result = _result(records, notes, runs, doc, not strict)
+    result = _result(records, notes, runs, doc, not strict, items)
     if _log.isEnabledFor(logging.DEBUG):
         drift = result.drift
         for note in itertools.islice(drift, _LOGGED_NOTES):
@@ -1159,11 +1172,21 @@ def _note_drift(note: _Note) -> Drift:
 
 
 def _result(
-    records: Iterable[Microdeposit], notes: list[_Note], runs: list[tuple[int, int]], raw: Any, lazy: bool
+    records: Iterable[Microdeposit],
+    notes: list[_Note],
+    runs: list[tuple[int, int]],
+    raw: Any,
+    lazy: bool,
+    items: list[Any] | None = None,
 ) -> MicrodepositList:
-    """A MicrodepositList from the parser's own compact notes (the public constructor takes Drift)."""
+    """A MicrodepositList from the parser's own compact notes (the public constructor takes Drift).
+
+    ``items``: the micro_deposits array as parsed, where skipped items' notes are read from: a
+    shallow copy, so that a caller editing ``raw`` cannot change the notes.
+    """
     result: MicrodepositList = _tuple_new(MicrodepositList, records)
     result.raw, result._notes, result._runs, result._lazy, result._drift = raw, notes, runs, lazy, None
+    result._items = list(items) if runs and items is not None else []
     return result
 
 
@@ -1217,6 +1240,9 @@ def _check_base_url(base_url: str) -> str:
         raise InvalidArgument(f"base URL {base_url!r} must not have a query or fragment (S13d)")
     if not host:
         raise InvalidArgument(f"base URL {base_url!r} has no host (S13d); e.g. {INTEGRATION_URL!r}")
+    labels = () if ":" in host else host.rstrip(".").split(".")  # an IPv6 literal has no labels
+    if not all(0 < len(label) < 64 for label in labels):  # what IDNA refuses at connect time
+        raise InvalidArgument(f"base URL {base_url!r} has an empty or over-long host name label (S13d)")
     if not _port_ok(parts.netloc):
         raise InvalidArgument(f"base URL {base_url!r} has a bad port (S13d): 1 to 5 digits, 1 to 65535")
     if parts.scheme == "http" and not _is_loopback(host):
@@ -1352,28 +1378,37 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret removed, also as a server may echo it encoded (S22a)."""
     for secret in secrets:
         # The pattern cannot scan fast (it has no literal prefix): look first for what it needs.
-        if secret and ("%" in text or "&#" in text or "\\u" in text or secret.lower() in text.lower()):
+        if secret and ("%" in text or "&" in text or "\\u" in text or secret.lower() in text.lower()):
             text = _secret_pattern(secret).sub("<redacted>", text)
     return text
 
 
-_ENCODED_LEN = 8  # the longest form of one character that _secret_pattern matches (&#x0002B;)
+_ENCODED_LEN = 15  # the longest form of one character that _secret_pattern matches (&#x000000002B;)
 
 
 @functools.lru_cache(maxsize=64)
 def _secret_pattern(secret: str) -> re.Pattern[str]:
     """A pattern for ``secret`` with any of its characters written as itself, percent-encoded
-    (``%2B``, ``%2b``, double-encoded ``%252B``), as an HTML character reference (``&#43;``,
-    ``&#x2B;``) or a ``\\u002B`` escape, in any letter case: what servers plausibly do to a token
-    they reflect in a URL, a header or a page. Compiled once per token, on error paths only.
+    (``%2B``, ``%2b``, encoded again up to three times: ``%252B``), as an HTML character
+    reference (``&#43;``, ``&#x2B;``, with up to 8 leading zeros, with or without the ``;``;
+    ``&amp;`` and the other named ones for ``& < > " '``), as a ``\\u002B`` escape, or after a
+    backslash (JSON's ``\\/``), in any letter case: what servers plausibly do to a token they
+    reflect in a URL, a header or a page. Compiled once per token, on error paths only.
     """
     parts = []
     for char in secret:
         code = ord(char)
+        named = _NAMED_REFERENCES.get(char, "")
+        if not char.isalnum():
+            named += "|\\\\" + re.escape(char)  # a backslash escape: JSON's \\/ seen as text
         parts.append(
-            f"(?:{re.escape(char)}|%(?:25)?{code:02x}|&#0{{0,2}}{code};|&#x0{{0,2}}{code:x};|\\\\u00{code:02x})"
+            f"(?:{re.escape(char)}|%(?:25){{0,3}}{code:02x}|&#0{{0,8}}{code};?|&#x0{{0,8}}{code:x};?"
+            f"|\\\\u00{code:02x}{named})"
         )
     return re.compile("".join(parts), re.IGNORECASE)
+
+
+_NAMED_REFERENCES = {"&": "|&amp;", "<": "|&lt;", ">": "|&gt;", '"': "|&quot;", "'": "|&apos;"}
 
 
 # S22c: what must not reach a terminal raw: C0, DEL, C1, bidi controls, line/paragraph separators.
@@ -1451,6 +1486,11 @@ def parse_response(
         return _parse_response(status, headers, body, strict, secrets)
     except NexusError as exc:
         error = exc
+    except RecursionError:  # the caller's stack was nearly full (S1: never a bare RecursionError)
+        outcome = _from_fresh_stack(_parse_response, status, headers, body, strict, secrets)
+        if not isinstance(outcome, NexusError):
+            return outcome  # type: ignore[no-any-return]
+        error = outcome
     raise _detached(error)
 
 
@@ -1550,6 +1590,11 @@ class Client:
             return self._list(session_token, strict)
         except NexusError as exc:
             error = exc
+        except RecursionError:  # the caller's stack was nearly full: the call again, on a fresh one
+            outcome = _from_fresh_stack(self._list, session_token, strict)
+            if not isinstance(outcome, NexusError):
+                return outcome  # type: ignore[no-any-return]
+            error = outcome
         raise _detached(error)
 
     def _list(self, session_token: str | None, strict: bool) -> MicrodepositList:
@@ -1665,11 +1710,11 @@ class Client:
         error: NexusError | None = None
         try:
             status, headers, body = _exchange(
-                self._get_opener(), request, timeout, self.timeout, ends, self.max_response_bytes
+                self._get_opener(), self._pool, request, timeout, self.timeout, ends, self.max_response_bytes
             )
         except NexusError as exc:
             error = exc
-        except (OSError, _http_errors()) as exc:
+        except (OSError, UnicodeError, _http_errors()) as exc:  # UnicodeError: a host IDNA refuses
             error = _transport_error(exc, request.url, timeout, token)
         if error is not None:
             raise error  # raised here, not in the except clause: no __context__ holds the response
@@ -1698,10 +1743,26 @@ def _make_request(token: str, url: str) -> Request:
 
 
 def _detached(error: NexusError) -> NexusError:
-    """``error`` without the exceptions it was raised from: those can hold the body (S22a)."""
+    """``error`` without the exceptions it was raised from (those can hold the body) and without
+    our frames, whose locals hold the body and the token for tools that record them (S22a)."""
     error.__cause__ = None
     error.__context__ = None
+    error.__traceback__ = None
     return error
+
+
+def _from_fresh_stack(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` after a RecursionError from the caller's nearly full stack: on a new
+    thread's stack, and a NexusError (never a bare RecursionError) if even that cannot run."""
+    try:
+        return _on_fresh_stack(function, *args)
+    except NexusError as exc:  # returned: the caller raises it outside its except clause
+        return exc
+    except RecursionError:
+        return NexusError(
+            f"Python's recursion limit ({sys.getrecursionlimit()}) left no room to run this call; "
+            "call it from a shallower stack, or raise the limit (sys.setrecursionlimit)"
+        )
 
 
 def _retry_reason(exc: NexusError) -> str:
@@ -1746,6 +1807,10 @@ def _transport_error(exc: BaseException, url: str, timeout: float, token: str) -
         return error
     if isinstance(exc, ConnectionRefusedError):
         return TransportError(f"{host} refused the connection; check the base URL and the network, or retry later")
+    if isinstance(exc, UnicodeError):  # socket's IDNA encoding: a host or proxy that is no DNS name
+        error = TransportError(f"a host name of the request cannot be resolved (not a DNS name: {_describe(exc)})")
+        error.retryable = False  # the same name fails the same way
+        return error
     if isinstance(exc, socket.gaierror):
         return TransportError(f"could not resolve {host}: {_describe(exc)}; check the base URL and DNS")
     return TransportError(f"the connection to {host} failed: {_describe(exc, (token,))}; retry later")
@@ -1767,7 +1832,7 @@ def _build_opener(pool: _Pool, ssl_context: Any, loopback: bool) -> Any:
 
 
 def _exchange(
-    opener: Any, request: Request, timeout: float, per_read: float, ends: float | None, max_bytes: int
+    opener: Any, pool: _Pool, request: Request, timeout: float, per_read: float, ends: float | None, max_bytes: int
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """Send ``request`` through the opener and read the whole response (S20, S21)."""
     import urllib.request
@@ -1775,6 +1840,7 @@ def _exchange(
     req = urllib.request.Request(request.url, method=request.method)
     for name, value in request.headers:
         req.add_header(name, value)
+    req.nexus_waits = (per_read, ends)  # type: ignore[attr-defined]  # every wait of the connection (S21a, S21b)
     response = opener.open(req, timeout=timeout)
     conn = response.nexus_conn
     try:
@@ -1784,7 +1850,7 @@ def _exchange(
     except BaseException:
         conn.discard()  # not read to the end, or broken: never reused
         raise
-    conn.release(response)
+    conn.release(response, pool)
     return status, headers, body
 
 
@@ -1821,8 +1887,8 @@ def _read_body(response: Any, status: int, max_bytes: int, per_read: float, ends
                 f"the response says it is {length} bytes, over max_response_bytes={max_bytes} (S20a); "
                 "raise the limit if this is expected"
             )
-        if length is not None:
-            response.length = length  # http.client does not read "5, 5" (S20d)
+        if length is not None and response.length is None and status not in (204, 304):
+            response.length = length  # http.client does not read "5, 5" (S20d); 204/304 have no body
         limit = max_bytes
         reader.read_each(per_read, ends)  # S21a: each read; the deadline bounds them all (S21b)
     else:
@@ -1874,8 +1940,6 @@ class _Pool:
 
     def take(self, key: Any) -> Any:
         """An idle connection for ``key`` that the server has not closed, or None."""
-        import select
-
         while True:
             with self._lock:
                 idle = self._idle.get(key)
@@ -1883,12 +1947,10 @@ class _Pool:
                     return None
                 conn = idle.pop()
                 self._count -= 1
-            sock = conn.sock
-            # Readable while idle means the server closed it (or sent garbage): do not send on it.
-            if sock is not None and not select.select([sock], [], [], 0)[0]:
+            if conn.sock is not None and not _readable(conn.sock):
                 conn.generation = self._generation
                 return conn
-            conn.close()
+            conn.close()  # readable while idle: the server closed it (or sent garbage)
 
     def put(self, key: Any, conn: Any) -> None:
         with self._lock:
@@ -1905,6 +1967,26 @@ class _Pool:
         for conns in idle.values():
             for conn in conns:
                 conn.close()
+
+    def __del__(self) -> None:
+        try:  # a Client dropped without close(): its sockets close now, not at a garbage collection
+            self.clear()
+        except Exception:  # interpreter shutdown
+            pass
+
+
+def _readable(sock: Any) -> bool:
+    """Whether a socket has something to read (or an end) now; poll, as select cannot see fds past 1023."""
+    import select
+
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True  # cannot tell: treat it as closed
 
 
 @functools.lru_cache(maxsize=None)
@@ -1981,22 +2063,50 @@ def _transport_classes() -> Any:
                 http.client.parse_headers(self.fp)  # 102, 103, any other 1xx: interim
 
     class _Connection:
-        """Mixed into http.client's connections: our response class, and a place in the pool."""
+        """Mixed into http.client's connections: our response class, every wait within what is
+        left of the call (S21a, S21b), and a key in the pool."""
 
-        pool: _Pool
         key: Any
+        sock: Any
         generation = 0
         response: Any = None
+        waits: tuple[float, float | None] = (_FOREVER, None)  # (timeout, deadline as a monotonic time)
+
+        def wait_left(self) -> float:
+            each, ends = self.waits
+            wait = each if ends is None else min(each, ends - time.monotonic())
+            if wait <= 0:
+                raise socket.timeout("the deadline was spent")
+            return wait
+
+        def connect(self) -> None:
+            self.timeout = self.wait_left()  # the TCP connection
+            self._create_connection = self._open_socket
+            super().connect()  # type: ignore[misc]
+
+        def _open_socket(self, *args: Any, **kwargs: Any) -> Any:
+            sock = socket.create_connection(*args, **kwargs)
+            sock.settimeout(self.wait_left())  # then the proxy tunnel or the TLS handshake
+            return sock
+
+        def _tunnel(self) -> None:
+            super()._tunnel()  # type: ignore[misc]
+            self.sock.settimeout(self.wait_left())  # the proxy's reply may have taken its time
 
         def response_class(self, sock: Any, *args: Any, **kwargs: Any) -> Any:
             self.response = _Response(sock, *args, **kwargs)
+            self.response.nexus_reader.read_within(self.wait_left(), None)  # the head: one wait
             return self.response
 
-        def release(self, response: Any) -> None:
+        def release(self, response: Any, pool: _Pool) -> None:
             """Back to the pool after a response read to its end; closed otherwise."""
-            if not response.will_close and (response.isclosed() or response.length == 0) and response.status != 101:
+            status = response.status
+            # 204/304 have no body: one that says it has a length has sent bytes we did not read.
+            framed = status not in (204, 304) or response.msg.get("Content-Length", "0").strip() == "0"
+            done = response.isclosed() or response.length == 0
+            if done and framed and not response.will_close and status != 101:
                 response.close()  # before 3.13 a response read to its Content-Length stays open
-                self.pool.put(self.key, self)
+                pool.put(self.key, self)
             else:
                 self.discard()
 
@@ -2062,7 +2172,7 @@ def _transport_classes() -> Any:
                 conn = _HTTPSConnection(req.host, timeout=req.timeout, context=context)
             else:
                 conn = _HTTPConnection(req.host, timeout=req.timeout)
-            conn.pool, conn.key, conn.generation = self._pool, key, self._pool._generation
+            conn.key, conn.generation = key, self._pool._generation
             if req._tunnel_host:
                 conn.set_tunnel(req._tunnel_host, headers=tunnel)
             try:
@@ -2073,8 +2183,9 @@ def _transport_classes() -> Any:
 
         def _send_on(self, conn: Any, req: Any, headers: dict[str, str]) -> Any:
             conn.response = None
+            conn.waits = req.nexus_waits
             if conn.sock is not None:
-                conn.sock.settimeout(req.timeout)  # S21a: sending; a new connection sets it on connect
+                conn.sock.settimeout(conn.wait_left())  # sending (S21a); a new connection: in connect()
             conn.request(req.get_method(), req.selector, headers=headers)
             response = conn.getresponse()
             response.nexus_conn = conn
@@ -2143,6 +2254,9 @@ class _UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     """The ``python -m nexus_micro`` command line; returns the exit code."""
+    if sys.stdout is None:  # started with stdout closed (>&-): nowhere to write, as a closed pipe
+        return 141
+    handlers, level, propagate = list(_log.handlers), _log.level, _log.propagate
     try:
         code = _main(argv)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
@@ -2153,6 +2267,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 141
+    finally:  # main() is public: leave the library's logger as it was
+        _log.handlers[:], _log.propagate = handlers, propagate
+        _log.setLevel(level)  # setLevel, not .level: the logger caches isEnabledFor
 
 
 def _silence_stdout() -> None:
@@ -2298,10 +2415,23 @@ def _safe_text(text: str, token: str | None) -> str:
 def _json_text(document: Any, utf8: bool, token: str | None, indent: int | None = None) -> str:
     """Exact JSON, with the characters S22c escapes for terminals written as \\u escapes (the same
     JSON value), and the token redacted should the server have echoed it into a record (S22a)."""
+    if token:
+        document = _redacted(document, (token,))  # values, before JSON escapes a '"' or '\\' in it
     text = json.dumps(document, ensure_ascii=not utf8, indent=indent)  # C0 is escaped by json itself
     if _UNSAFE_IN_JSON.search(text):
         text = _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    return _redact(text, (token,) if token else ())
+    return text
+
+
+def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
+    """A canonical JSON value with ``secrets`` redacted from every string in it, names too."""
+    if type(value) is str:
+        return _redact(value, secrets)
+    if type(value) is dict:
+        return {_redact(k, secrets): _redacted(v, secrets) for k, v in value.items()}
+    if type(value) is list:
+        return [_redacted(v, secrets) for v in value]
+    return value
 
 
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
