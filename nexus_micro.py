@@ -1089,7 +1089,10 @@ def parse_microdeposits(body: bytes | str, *, strict: bool = False) -> Microdepo
     except NexusError as exc:
         error = exc
     except RecursionError:  # the caller's stack was nearly full (S1: never a bare RecursionError)
-        outcome = _from_fresh_stack(_parse_body, body, strict, ())
+        try:
+            outcome = _from_fresh_stack(_parse_body, body, strict, ())
+        except RecursionError:  # not even room to call it
+            outcome = NexusError(_NO_STACK)
         if not isinstance(outcome, NexusError):
             return outcome  # type: ignore[no-any-return]
         error = outcome
@@ -1487,7 +1490,10 @@ def parse_response(
     except NexusError as exc:
         error = exc
     except RecursionError:  # the caller's stack was nearly full (S1: never a bare RecursionError)
-        outcome = _from_fresh_stack(_parse_response, status, headers, body, strict, secrets)
+        try:
+            outcome = _from_fresh_stack(_parse_response, status, headers, body, strict, secrets)
+        except RecursionError:  # not even room to call it
+            outcome = NexusError(_NO_STACK)
         if not isinstance(outcome, NexusError):
             return outcome  # type: ignore[no-any-return]
         error = outcome
@@ -1591,7 +1597,10 @@ class Client:
         except NexusError as exc:
             error = exc
         except RecursionError:  # the caller's stack was nearly full: the call again, on a fresh one
-            outcome = _from_fresh_stack(self._list, session_token, strict)
+            try:
+                outcome = _from_fresh_stack(self._list, session_token, strict)
+            except RecursionError:  # not even room to call it
+                outcome = NexusError(_NO_STACK)
             if not isinstance(outcome, NexusError):
                 return outcome  # type: ignore[no-any-return]
             error = outcome
@@ -1759,10 +1768,14 @@ def _from_fresh_stack(function: Callable[..., Any], *args: Any) -> Any:
     except NexusError as exc:  # returned: the caller raises it outside its except clause
         return exc
     except RecursionError:
-        return NexusError(
-            f"Python's recursion limit ({sys.getrecursionlimit()}) left no room to run this call; "
-            "call it from a shallower stack, or raise the limit (sys.setrecursionlimit)"
-        )
+        return NexusError(_NO_STACK)
+
+
+# Built where no frame is left to call a function: the public calls use it inline.
+_NO_STACK = (
+    "Python's recursion limit (sys.getrecursionlimit()) left no room to run this call; call it from a "
+    "shallower stack, or raise the limit (sys.setrecursionlimit)"
+)
 
 
 def _retry_reason(exc: NexusError) -> str:

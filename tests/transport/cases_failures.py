@@ -132,6 +132,25 @@ class Time(TransportCase):
         self.assert_times_out(server, 0.9 * 1.0, 1.0 + SLACK, "S21b: a trickling 2xx body",
                               timeout=T, deadline=1.0, max_retries=0)  # fmt: skip
 
+    def test_deadline_bounds_the_head_after_a_slow_tls_handshake(self) -> None:
+        # S21b: every wait is bounded by what is left of the deadline, not by the timeout taken
+        # when the attempt began: a handshake that took 1 s leaves 0.5 s for the head.
+        server = Server([stall()], tls=True, handshake_delay=1.0)
+        self.addCleanup(server.close)
+        self.assert_times_out(server, 1.4, 1.5 + SLACK, "S21b: handshake, then the head", timeout=5.0,
+                              deadline=1.5, max_retries=0)  # fmt: skip
+
+    def test_a_resend_on_a_new_connection_stays_within_the_deadline(self) -> None:
+        # S21b: the stale-connection resend (a request the server drops without answering, on a
+        # reused connection) gets only what is left of the deadline.
+        server = self.serve(respond(200, GOOD), stall(1.0), stall())  # request 2: 1 s of silence, then closed
+        client = self.client(server, timeout=5.0, deadline=1.5, max_retries=0)
+        client.list_microdeposits()
+        started = time.monotonic()
+        self.fails(nm.Timeout, client.list_microdeposits)
+        self.assertWithin(time.monotonic() - started, 1.4, 1.5 + SLACK, "S21b: the resend within the deadline")
+        self.assertEqual(len(server.seen()), 3, "the dropped request was sent once more, on a new connection")
+
     def test_retry_after_past_the_deadline_is_not_waited_for(self) -> None:
         # S17b/S21b: a Retry-After longer than what is left of the deadline: no retry, that response's outcome.
         server = self.serve(respond(503, ERROR_JSON, [("Retry-After", "5")]), respond(200, GOOD))

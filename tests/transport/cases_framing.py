@@ -6,6 +6,7 @@ closes a connection.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 import unittest
@@ -196,6 +197,31 @@ class PoolTests(TransportCase):
         client = self.client(server, max_retries=0)
         self.assertEqual(self.fails(nm.HTTPError, client.list_microdeposits).status, 101)
         self.assert_second_call_on_a_new_connection(server, client)
+
+    def test_a_204_claiming_a_body_is_malformed_and_not_reused(self) -> None:
+        # S14 and framing: a 204 has no body, whatever Content-Length says; the bytes it sent
+        # anyway must not be read as the next response.
+        server = self.serve(raw(head(204, [("Content-Length", "2")]) + b"{}", keep_alive=True), respond(200, GOOD))
+        client = self.client(server, max_retries=0)
+        started = time.monotonic()
+        self.fails(nm.MalformedResponse, client.list_microdeposits)
+        self.assertLess(time.monotonic() - started, 1.0, "a 204 is not waited on for a body")
+        self.assert_second_call_on_a_new_connection(server, client)
+
+    def test_pooled_connections_work_with_file_descriptors_past_1023(self) -> None:
+        # select() cannot watch a descriptor past FD_SETSIZE (1024): a busy process has such fds.
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 1200:
+            self.skipTest(f"RLIMIT_NOFILE is {soft}")
+        fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+        self.addCleanup(lambda: [os.close(fd) for fd in fillers])
+        server = self.serve(respond(200, GOOD))
+        client = self.client(server)
+        for _ in range(3):
+            self.assertEqual(len(client.list_microdeposits()), 1)
+        self.assertEqual(server.connections, 1, "the pooled connection was reused")
 
     def test_16_threads_share_one_client(self) -> None:
         server = self.serve(echo(delay=0.01))

@@ -153,13 +153,14 @@ Responder = Callable[[Conn, Seen], bool]  # True: keep the connection open for a
 class Server:
     """An HTTP/1.1 server on 127.0.0.1:<ephemeral> answering request n with ``script[n]``."""
 
-    def __init__(self, script: Sequence[Responder], *, tls: bool = False) -> None:
+    def __init__(self, script: Sequence[Responder], *, tls: bool = False, handshake_delay: float = 0.0) -> None:
         if not script:
             raise ValueError("a server needs at least one responder")
         self.script = list(script)
         self.requests: list[Seen] = []
         self.conns: list[Conn] = []
         self.handshake_failures = 0  # TLS handshakes the client refused (or broke off)
+        self.handshake_delay = handshake_delay  # seconds before the server starts each TLS handshake
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
@@ -224,6 +225,8 @@ class Server:
         try:
             if self._tls is not None:
                 try:
+                    if self.handshake_delay:
+                        time.sleep(self.handshake_delay)
                     conn.sock.settimeout(5.0)
                     conn.sock = self._tls.wrap_socket(conn.sock, server_side=True)
                     conn.sock.settimeout(None)
