@@ -497,8 +497,11 @@ class Microdeposit:
         out.pop("raw", None)
         for name in _TS_FIELDS:
             value = out[name]
-            if type(value) is str:  # not read yet: convert, and keep the datetime for readers
-                state[name], out[name] = _canonical_timestamp(value)
+            if type(value) is str:  # not read yet
+                if _TS_UTC_CLEAN(value):  # valid by the pattern alone, and already UTC: its digits
+                    out[name] = value[:23] + "000Z" if len(value) in (24, 29) else _utc_text(value)
+                else:  # convert, and keep the datetime for readers
+                    state[name], out[name] = _canonical_timestamp(value)
             elif value is not None:
                 out[name] = _format_timestamp(value)
         extra = state.get("extra")
@@ -940,9 +943,22 @@ def _canonical_timestamp(text: str) -> tuple[_dt.datetime | None, str | None]:
         value = _parse_timestamp(text)[0]
         return value, (None if value is None else _format_timestamp(value))
     if text[10] == "T" and (text[-1] == "Z" or text[-5:] == "00:00"):
-        end = len(text) - (1 if text[-1] == "Z" else 6)
-        return value, f"{text[:19]}.{text[20:end]:0<6}Z"
+        return value, _utc_text(text)
     return value, _format_timestamp(value)
+
+
+def _utc_text(text: str) -> str:
+    """S12's text of an accepted timestamp string whose zone is UTC (Z, +00:00, -00:00)."""
+    end = len(text) - (1 if text[-1] in "Zz" else 6)
+    return f"{text[:10]}T{text[11:19]}.{text[20:end]:0<6}Z"
+
+
+# S9 where the pattern alone proves a UTC timestamp valid (day <= 28, no year 0000), so that
+# to_dict() can print its digits without converting it: most real ones (milliseconds or none).
+_TS_UTC_CLEAN = re.compile(
+    r"(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.[0-9]{3})?(?:Z|[+-]00:00)"
+).fullmatch
 
 
 def _timestamp_check(value: Any) -> tuple[str | None, str | None, str]:

@@ -69,6 +69,9 @@ for text in sorted(strings):
     canonical = nm._canonical_timestamp(text)
     if nm._to_datetime(text) != slow or canonical != (slow, None if slow is None else nm._format_timestamp(slow)):
         disagree.append(text)
+    body = json.dumps({"micro_deposits": [{"micro_deposit": {"created_at": text}}]}).encode()
+    if nm.parse_microdeposits(body)[0].to_dict()["created_at"] != canonical[1]:
+        disagree.append("to_dict: " + text)
     outputs.append(canonical[1])
 print(json.dumps({"case": "timestamp-differential", "result": {"strings": len(strings), "disagree": disagree[:20]}}))
 print(json.dumps({"case": "timestamp-canonical", "result": outputs}))

@@ -136,3 +136,15 @@ def test_s9_fast_and_portable_timestamp_paths_agree(text: str) -> None:
     slow = nm._parse_timestamp(text)[0]
     assert nm._to_datetime(text) == slow
     assert nm._canonical_timestamp(text) == (slow, None if slow is None else nm._format_timestamp(slow))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(timestamp_like)
+def test_s12_to_dict_prints_every_timestamp_as_the_portable_path_does(text: str) -> None:
+    """to_dict() takes shortcuts (the digits of a UTC string; fromisoformat on 3.11+)."""
+    slow = nm._parse_timestamp(text)[0]
+    want = None if slow is None else nm._format_timestamp(slow)
+    body = json.dumps({"micro_deposits": [{"micro_deposit": {"created_at": text}}]}).encode()
+    assert nm.parse_microdeposits(body)[0].to_dict()["created_at"] == want
+    record = nm.parse_microdeposits(body)[0]
+    assert record.created_at == slow and record.to_dict()["created_at"] == want  # after a read, too
