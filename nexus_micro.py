@@ -27,7 +27,9 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs 6-10 ms to import and is only needed by type checkers
-    from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
+    from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+
+    _R = TypeVar("_R")
 
     _Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
     # A drift note until it is read: (index, field position, field, type, action, rule, value).
@@ -1100,19 +1102,7 @@ def parse_microdeposits(body: bytes | str, *, strict: bool = False) -> Microdepo
     result's ``drift``; ``strict=True`` raises SchemaDrift on the first one instead.
     Raises MalformedResponse for a body that is not one UTF-8 JSON object (S1, S2).
     """
-    try:
-        return _parse_body(body, strict, ())
-    except NexusError as exc:
-        error = exc
-    except RecursionError:  # the caller's stack was nearly full (S1: never a bare RecursionError)
-        try:
-            outcome = _from_fresh_stack(_parse_body, body, strict, ())
-        except RecursionError:  # not even room to call it
-            outcome = NexusError(_NO_STACK)
-        if not isinstance(outcome, NexusError):
-            return outcome  # type: ignore[no-any-return]
-        error = outcome
-    raise _detached(error)
+    return _public(_parse_body, body, strict, ())
 
 
 _object_new = object.__new__
@@ -1296,11 +1286,11 @@ def _is_loopback(host: str) -> bool:
 
 def build_request(session_token: str, *, base_url: str = INTEGRATION_URL) -> Request:
     """The ``GET /micro_deposits`` request (S13). Raises InvalidArgument for a bad token or base URL."""
-    try:
-        return _make_request(_check_token(session_token), _check_base_url(base_url) + "micro_deposits")
-    except InvalidArgument as exc:
-        error = exc
-    raise _detached(error)
+    return _public(_build_request, session_token, base_url)
+
+
+def _build_request(session_token: str, base_url: str) -> Request:
+    return _make_request(_check_token(session_token), _check_base_url(base_url) + "micro_deposits")
 
 
 _USER_AGENT = f"nexus-micro/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
@@ -1501,19 +1491,7 @@ def parse_response(
     ``request=`` so that a token the server echoes is redacted from errors (S22a).
     """
     secrets = () if request is None else tuple(v for k, v in request.headers if k == "MD-SESSION-TOKEN")
-    try:
-        return _parse_response(status, headers, body, strict, secrets)
-    except NexusError as exc:
-        error = exc
-    except RecursionError:  # the caller's stack was nearly full (S1: never a bare RecursionError)
-        try:
-            outcome = _from_fresh_stack(_parse_response, status, headers, body, strict, secrets)
-        except RecursionError:  # not even room to call it
-            outcome = NexusError(_NO_STACK)
-        if not isinstance(outcome, NexusError):
-            return outcome  # type: ignore[no-any-return]
-        error = outcome
-    raise _detached(error)
+    return _public(_parse_response, status, headers, body, strict, secrets)
 
 
 def _parse_response(
@@ -1608,19 +1586,7 @@ class Client:
         ``session_token`` is this call's token (one Client, many users); without it the
         Client's own token or ``token_provider`` is used.
         """
-        try:
-            return self._list(session_token, strict)
-        except NexusError as exc:
-            error = exc
-        except RecursionError:  # the caller's stack was nearly full: the call again, on a fresh one
-            try:
-                outcome = _from_fresh_stack(self._list, session_token, strict)
-            except RecursionError:  # not even room to call it
-                outcome = NexusError(_NO_STACK)
-            if not isinstance(outcome, NexusError):
-                return outcome  # type: ignore[no-any-return]
-            error = outcome
-        raise _detached(error)
+        return _public(self._list, session_token, strict)
 
     def _list(self, session_token: str | None, strict: bool) -> MicrodepositList:
         started = time.monotonic()
@@ -1767,13 +1733,26 @@ def _make_request(token: str, url: str) -> Request:
     return Request("GET", url, (("MD-SESSION-TOKEN", token), *_STATIC_HEADERS))
 
 
-def _detached(error: NexusError) -> NexusError:
-    """``error`` without the exceptions it was raised from (those can hold the body) and without
-    our frames, whose locals hold the body and the token for tools that record them (S22a)."""
-    error.__cause__ = None
-    error.__context__ = None
-    error.__traceback__ = None
-    return error
+def _public(function: Callable[..., _R], *args: Any) -> _R:
+    """The body of a public call: its NexusError raised detached (S22a), and a RecursionError from
+    a caller's nearly full stack turned into a rerun on a fresh stack, or a NexusError (S1)."""
+    try:
+        return function(*args)
+    except NexusError as exc:
+        error = exc
+    except RecursionError:
+        try:
+            outcome = _from_fresh_stack(function, *args)
+        except RecursionError:  # not even room to call it (C calls count too): a ready-made error
+            outcome = _NO_STACK_ERROR
+        if not isinstance(outcome, NexusError):
+            return outcome  # type: ignore[no-any-return]
+        error = outcome
+    # Without the exceptions it was raised from (they can hold the body) and without our frames
+    # (their locals hold the body and the token, for tools that record them); raised here, not in
+    # the except clause, so that no __context__ is set again. No call: the stack may be full.
+    error.__cause__ = error.__context__ = error.__traceback__ = None
+    raise error
 
 
 def _from_fresh_stack(function: Callable[..., Any], *args: Any) -> Any:
@@ -1787,11 +1766,11 @@ def _from_fresh_stack(function: Callable[..., Any], *args: Any) -> Any:
         return NexusError(_NO_STACK)
 
 
-# Built where no frame is left to call a function: the public calls use it inline.
 _NO_STACK = (
     "Python's recursion limit (sys.getrecursionlimit()) left no room to run this call; call it from a "
     "shallower stack, or raise the limit (sys.setrecursionlimit)"
 )
+_NO_STACK_ERROR = NexusError(_NO_STACK)  # made beforehand: at the limit even a C call can fail
 
 
 def _retry_reason(exc: NexusError) -> str:
