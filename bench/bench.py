@@ -117,20 +117,22 @@ def compare(label: str, n: int, contenders: dict, rounds: int) -> None:
         print(f"  {name:<34} {statistics.median(ts) / n * 1e6:8.2f} us/record   {ratio:5.2f}x json.loads")
 
 
+def traced_peak(body_expr: str, call: str) -> int:
+    """Peak traced memory (bytes) of ``call(body)`` in a fresh process; ``body_expr`` makes the body there."""
+    code = (
+        f"import sys, json, tracemalloc; sys.path.insert(0, {str(ROOT)!r}); import nexus_micro, bench.bench as b; "
+        f"body = {body_expr}; tracemalloc.start(); r = {call}(body); print(tracemalloc.get_traced_memory()[1])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return int(out)
+
+
 def peak_memory(n: int) -> None:
     """Peak traced memory of json.loads vs parse_microdeposits on n records, each in a fresh process."""
-    code = (
-        "import sys, json, tracemalloc; sys.path.insert(0, {root!r}); import nexus_micro, bench.bench as b; "
-        "body = b.make_body({n}); tracemalloc.start(); r = {call}(body); "
-        "print(tracemalloc.get_traced_memory()[1])"
-    )
-    results = {}
-    for name, call in (("json.loads", "json.loads"), ("parse_microdeposits", "nexus_micro.parse_microdeposits")):
-        out = subprocess.run(
-            [sys.executable, "-c", code.format(root=str(ROOT), n=n, call=call)],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        results[name] = int(out)
+    results = {
+        name: traced_peak(f"b.make_body({n})", call)
+        for name, call in (("json.loads", "json.loads"), ("parse_microdeposits", "nexus_micro.parse_microdeposits"))
+    }
     body_len = len(make_body(n))
     print(f"peak memory, {n} records ({body_len / 1e6:.1f} MB body), tracemalloc:")
     for name, peak in results.items():
@@ -157,11 +159,6 @@ def hostile_body(name: str, size: int = 10 * 1024 * 1024) -> bytes:
 
 def hostile(rounds: int) -> None:
     """Time (parse, then len(.drift)) and peak memory against json.loads, per hostile shape."""
-    code = (
-        "import sys, json, tracemalloc; sys.path.insert(0, {root!r}); import nexus_micro, bench.bench as b; "
-        "body = b.hostile_body({name!r}); tracemalloc.start(); r = {call}(body); "
-        "print(tracemalloc.get_traced_memory()[1])"
-    )
     print(f"hostile bodies under the 10 MiB cap, {rounds} interleaved rounds (time), tracemalloc peaks (memory):")
     for name in HOSTILE_SHAPES:
         body = hostile_body(name)
@@ -170,13 +167,10 @@ def hostile(rounds: int) -> None:
             times["json.loads"].append(per_call(json.loads, body, 1))
             times["parse + drift"].append(per_call(lambda b: len(nexus_micro.parse_microdeposits(b).drift), body, 1))
         ratio = statistics.median(t / b for t, b in zip(times["parse + drift"], times["json.loads"]))
-        peaks = {}
-        for label, call in (("json.loads", "json.loads"), ("parse", "nexus_micro.parse_microdeposits")):
-            out = subprocess.run(
-                [sys.executable, "-c", code.format(root=str(ROOT), name=name, call=call)],
-                cwd=ROOT, capture_output=True, text=True, check=True,
-            ).stdout  # fmt: skip
-            peaks[label] = int(out)
+        peaks = {
+            label: traced_peak(f"b.hostile_body({name!r})", call)
+            for label, call in (("json.loads", "json.loads"), ("parse", "nexus_micro.parse_microdeposits"))
+        }
         print(
             f"  {name:<26} json.loads {statistics.median(times['json.loads']) * 1e3:7.0f} ms  "
             f"time {ratio:5.2f}x (target <= 10x)   peak {peaks['json.loads'] / 1e6:6.1f} MB -> "
