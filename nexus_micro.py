@@ -405,7 +405,7 @@ class _Timestamp:
         state = obj.__dict__
         value = state.get(self.name)
         if type(value) is str:
-            value = _fast_datetime(value) or _parse_timestamp(value)[0]  # _to_datetime, one call less
+            value = _to_datetime(value)
             state[self.name] = value  # cache: equal for every reader, so safe across threads
         return value
 
